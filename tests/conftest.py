@@ -1,0 +1,30 @@
+"""Fixtures shared by every part's tests. Each part's own fixtures live in its folder's conftest.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.procs import REPO_ROOT
+
+pytest_plugins = ["tests.model_fixtures", "tests.serving_fixtures"]
+
+SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+
+
+@pytest.fixture(scope="session")
+def reference_dog_jpeg() -> bytes:
+    """The original project's reference photo; only present beside a CI or workplace checkout."""
+    path = SHARED_TESTDATA / "dog.jpeg"
+    if not path.exists():
+        pytest.skip(f"reference photo not found at {path} (it lives in ../shared/testdata, not in the repo)")
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def test_output_dir() -> Path:
+    """Screenshots and reports that a person may want to look at after a run."""
+    path = REPO_ROOT / "test-output"
+    path.mkdir(exist_ok=True)
+    return path
