@@ -11,7 +11,7 @@ MODELS_DIR ?= models
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format export serve protos clean
+.PHONY: help install test test-fast lint format export serve protos clean migrate gateway run stop frontend
 
 help:  ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,15 +25,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m gateway.tfs_api.build
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install every part (idempotent)
+# The gateway's gRPC modules are generated, not committed: rebuild them when a .proto changes
+# (or in a fresh clone that shares an installed venv).
+GENERATED := gateway/tfs_api/generated/__init__.py
+$(GENERATED): $(shell find gateway/tfs_api/protos -name '*.proto' 2>/dev/null) gateway/tfs_api/build.py | $(STAMP)
+	$(PY) -m gateway.tfs_api.build
+
+install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempotent)
 
 protos: $(STAMP)  ## regenerate the gateway's TF Serving gRPC modules
 	$(PY) -m gateway.tfs_api.build
 
-test: $(STAMP)  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL)
+test: install  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## the tests not marked slow
+test-fast: install  ## the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
@@ -47,11 +53,73 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 export: $(STAMP)  ## export MODEL (resnet50 | efficientnet-lite0) to MODELS_DIR/<model>/<next version>
 	$(PY) -m export_model --model $(MODEL) --out $(MODELS_DIR) $(EXPORT_ARGS)
 
+run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_URL, *_PORT (see README)
+	@MODEL=$(MODEL) MODELS_DIR=$(MODELS_DIR) $(PY) -m stack run
+
+stop:  ## stop what `make run` started (from another terminal)
+	@if [ -x $(PY) ]; then $(PY) -m stack stop; else echo "nothing to stop"; fi
+
 serve: $(STAMP)  ## run the embedded model server on :8500 (gRPC) and :8501 (REST)
 	$(PY) -m serving --port 8500 --rest_api_port 8501 \
 		--model_config_file serving/models.config \
 		--enable_batching --batching_parameters_file serving/batching.config \
 		--monitoring_config_file serving/monitoring.config
 
+migrate: $(STAMP)  ## apply the gateway's database migrations to DATABASE_URL (default: SQLite in var/)
+	$(VENV)/bin/alembic -c gateway/alembic.ini upgrade head
+
+gateway: $(STAMP)  ## run the gateway on :8000 (SERVING_TARGET, DATABASE_URL, ... from the environment)
+	$(VENV)/bin/uvicorn gateway.main:app --host 0.0.0.0 --port 8000
+
+frontend: $(STAMP)  ## run the web page on :7860 (GATEWAY_URL, default http://127.0.0.1:8000; GRADIO_SERVER_PORT)
+	$(PY) -m frontend
+
 clean:  ## remove the venv and generated files (keeps models/ and var/)
 	rm -rf $(VENV) gateway/tfs_api/generated .pytest_cache .ruff_cache
+
+# Load tests and benchmarks (loadtest/). HOST from the environment counts only when it is a URL: some shells
+# export HOST as the machine's name.
+USERS ?= 10
+SPAWN_RATE ?= 10
+DURATION ?= 60s
+REPLICAS ?= 1
+TAGS ?=
+COMPARE ?=
+QUICK ?=
+MODEL_BASE ?=
+LOADTEST_HOST = $(if $(filter environment,$(origin HOST)),$(filter http://% https://%,$(HOST)),$(HOST))
+.PHONY: loadtest bench bench-serving
+
+loadtest: install  ## Locust vs a local stack: USERS SPAWN_RATE DURATION REPLICAS HOST TAGS COMPARE=1 MODEL
+	$(PY) -m loadtest.run --users $(USERS) --spawn-rate $(SPAWN_RATE) --duration $(DURATION) \
+		--replicas $(REPLICAS) --model $(MODEL) $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST)) \
+		$(if $(TAGS),--tags "$(TAGS)") $(if $(COMPARE),--compare) $(if $(MODEL_BASE),--model-base-path $(MODEL_BASE))
+
+bench: $(STAMP)  ## in-process model vs serving vs gateway, one run, with ratios (QUICK=1: tiny model)
+	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
+
+bench-serving: $(STAMP)  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off
+	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
+
+# ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
+COMPOSE := docker compose -f deploy/docker-compose.yml
+KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
+N ?= 2
+.PHONY: up down scale logs k8s-render
+
+up:  ## docker compose: build, export the model once, start db, serving replicas, gateway, frontend
+	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
+	$(COMPOSE) up --build --detach
+	@echo "Web page: http://localhost:$${FRONTEND_PORT:-7860}  API: http://localhost:$${GATEWAY_PORT:-8000}/docs  (make logs follows them)"
+
+down:  ## docker compose: stop and remove the containers (volumes are kept)
+	$(COMPOSE) down
+
+scale:  ## docker compose: run N tensorflow/serving replicas, e.g. make scale N=3
+	$(COMPOSE) up --detach --no-deps --no-recreate --scale serving=$(N) serving
+
+logs:  ## docker compose: follow every service's log
+	$(COMPOSE) logs --follow --tail=100
+
+k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomize)
+	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s

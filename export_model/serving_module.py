@@ -1,0 +1,49 @@
+"""The tf.Module that becomes the SavedModel: the ``serving_default`` signature plus two helper functions.
+
+``pixels`` (decoded and resized, [0, 255]) and ``network_input`` (after the model's own preprocessing) are
+saved as plain functions, not signatures, so tests can check each stage of the in-graph preprocessing.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from export_model import image_ops
+from export_model.models import BuiltModel
+
+TOP_K = 5
+INPUT_NAME = "image_bytes"
+SIGNATURE = "serving_default"
+
+_SPEC = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
+
+
+class ServingModule(tf.Module):
+    def __init__(self, built: BuiltModel, labels: list[str]) -> None:
+        super().__init__(name=built.name.replace("-", "_"))
+        self._built = built  # a plain dataclass: not tracked, so the Keras object graph is not serialized
+        # Only the variables are saved (as keras's ExportArchive does): the signature needs nothing else,
+        # and serializing the Keras object graph would make the export several times slower.
+        self.model_variables = [variable.value for variable in built.network.variables]
+        self.labels = tf.constant(labels, dtype=tf.string)
+
+    @tf.function(input_signature=[_SPEC], autograph=False)
+    def pixels(self, image_bytes: tf.Tensor) -> tf.Tensor:
+        return image_ops.decode_batch(image_bytes, self._built.resize, self._built.image_size)
+
+    @tf.function(input_signature=[_SPEC], autograph=False)
+    def network_input(self, image_bytes: tf.Tensor) -> tf.Tensor:
+        return self._built.normalize(self.pixels(image_bytes))
+
+    @tf.function(input_signature=[_SPEC], autograph=False)
+    def serve(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = self._built.network(self.network_input(image_bytes), training=False)
+        scores, class_ids = tf.math.top_k(probabilities, k=TOP_K, sorted=True)
+        return {
+            "labels": tf.gather(self.labels, class_ids),
+            "scores": tf.cast(scores, tf.float32),
+            "class_ids": tf.cast(class_ids, tf.int64),
+        }
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        return {SIGNATURE: self.serve.get_concrete_function()}

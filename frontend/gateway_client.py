@@ -1,0 +1,193 @@
+"""Async HTTP client for the gateway contract; each failure becomes a `GatewayError` a person can read."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# Said when the gateway gives no usable `detail` of its own.
+_DEFAULT_MESSAGES = {
+    400: "The request was not accepted.",
+    401: "Wrong email or password.",
+    403: "You are not allowed to do that.",
+    404: "Not found.",
+    413: "The file is too large.",
+    415: "File type is not supported.",
+    422: "Some fields are not valid.",
+    429: "Too many requests; please wait a moment and try again.",
+    503: "The model is not available right now; please try again in a moment.",
+    504: "The model took too long to answer; please try again.",
+}
+
+
+class GatewayError(Exception):
+    """A failure a person can read; `status` is the HTTP status (None when the gateway was not reached)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class SessionExpiredError(GatewayError):
+    """The token was refused on an authenticated call: the person has to sign in again."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int | str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    prediction: str
+    score: float
+    image_file_name: str
+    top_k: list[tuple[str, float]]
+    model_name: str
+    model_version: str
+    cached: bool
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Prediction:
+        model = data.get("model") or {}
+        top_k = [(str(item["label"]), float(item["score"])) for item in data.get("top_k") or []]
+        if not top_k and data.get("prediction") is not None:
+            top_k = [(str(data["prediction"]), float(data.get("score") or 0.0))]
+        return cls(
+            prediction=str(data["prediction"]),
+            score=float(data["score"]),
+            image_file_name=str(data["image_file_name"]),
+            top_k=top_k,
+            model_name=str(model.get("name", "")),
+            model_version=str(model.get("version", "")),
+            cached=bool(data.get("cached", False)),
+            raw=data,
+        )
+
+
+def _field_errors(detail: list[Any]) -> str:
+    """FastAPI's 422 list -> 'Password must be at least 4 characters long. Email: value is not …'."""
+    sentences = []
+    for item in detail:
+        if not isinstance(item, dict):
+            sentences.append(str(item))
+            continue
+        loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path", "form")]
+        field_name = (loc[-1] if loc else "value").replace("_", " ").capitalize()
+        kind, ctx = str(item.get("type", "")), item.get("ctx") or {}
+        msg = str(item.get("msg", "is not valid")).removeprefix("Value error, ")
+        if kind in ("string_too_short", "too_short") and "min_length" in ctx:
+            sentences.append(f"{field_name} must be at least {ctx['min_length']} characters long.")
+        elif kind in ("string_too_long", "too_long") and "max_length" in ctx:
+            sentences.append(f"{field_name} must be at most {ctx['max_length']} characters long.")
+        elif kind == "missing":
+            sentences.append(f"{field_name} is required.")
+        else:
+            sentences.append(f"{field_name}: {msg.rstrip('.')}.")
+    return " ".join(sentences)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The gateway's own `detail` when it is usable, otherwise a plain sentence for the status code."""
+    detail: Any = None
+    try:
+        body = response.json()
+        detail = body.get("detail") if isinstance(body, dict) else None
+    except ValueError:
+        pass
+    if isinstance(detail, str) and detail.strip():
+        detail = detail.strip()
+        if (
+            response.status_code >= 500
+        ):  # keep the sentence, not the replica addresses and gRPC codes after it
+            detail = detail.split(" (", 1)[0].rstrip(".") + ". Please try again in a moment."
+        return detail
+    if isinstance(detail, list) and detail:
+        return _field_errors(detail)
+    if response.status_code >= 500:
+        return _DEFAULT_MESSAGES.get(
+            response.status_code, f"The service had a problem (HTTP {response.status_code})."
+        )
+    return _DEFAULT_MESSAGES.get(response.status_code, f"The request failed (HTTP {response.status_code}).")
+
+
+class GatewayClient:
+    """One pooled `httpx.AsyncClient` for all sessions; tokens are passed per call, never stored here."""
+
+    def __init__(
+        self, base_url: str, timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = await self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise GatewayError("The service took too long to answer; please try again.") from exc
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                f"The service at {self.base_url} cannot be reached right now; please try again later."
+            ) from exc
+        if response.status_code == 401 and token:
+            raise SessionExpiredError("Your session has expired. Please sign in again.", 401)
+        if response.is_error:
+            raise GatewayError(error_message(response), response.status_code)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GatewayError(
+                "The service sent an answer that could not be read.", response.status_code
+            ) from exc
+
+    async def register(self, name: str, email: str, password: str) -> User:
+        data = await self._request(
+            "POST", "/user/", json={"name": name, "email": email, "password": password}
+        )
+        return User(id=data["id"], name=data["name"], email=data["email"])
+
+    async def login(self, email: str, password: str) -> str:
+        try:
+            data = await self._request("POST", "/login", data={"username": email, "password": password})
+        except GatewayError as exc:
+            if exc.status == 401:
+                raise GatewayError("Wrong email or password.", 401) from exc
+            raise
+        return str(data["access_token"])
+
+    async def me(self, token: str) -> User:
+        data = await self._request("GET", "/user/me", token)
+        return User(id=data["id"], name=data["name"], email=data["email"])
+
+    async def predict(self, token: str, path: Path, filename: str | None = None) -> Prediction:
+        """Send the file's original bytes under its original name, so the gateway judges type and size."""
+        content = await asyncio.to_thread(path.read_bytes)
+        files = {"file": (filename or path.name, content, "application/octet-stream")}
+        return Prediction.from_json(await self._request("POST", "/model/predict", token, files=files))
+
+    async def send_feedback(
+        self, token: str, *, score: float, predicted_class: str, image_file_name: str, feedback: str
+    ) -> dict[str, Any]:
+        payload = {
+            "score": score,
+            "predicted_class": predicted_class,
+            "image_file_name": image_file_name,
+            "feedback": feedback,
+        }
+        return await self._request("POST", "/feedback/", token, json=payload)
+
+    async def list_feedback(self, token: str) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/feedback/", token)
+        return list(data) if isinstance(data, list) else list(data.get("items", []))

@@ -1,0 +1,64 @@
+"""Dependencies, as typed `Annotated` aliases. Everything comes from `app.state` (set up in the lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway import crud
+from gateway.core.config import Settings
+from gateway.core.security import InvalidTokenError, decode_access_token
+from gateway.models import User
+from gateway.services.serving_client import ServingClient
+from gateway.services.storage import UploadStore
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/login")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_serving(request: Request) -> ServingClient:
+    return request.app.state.serving
+
+
+def get_store(request: Request) -> UploadStore:
+    return request.app.state.uploads
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TokenDep = Annotated[str, Depends(oauth2_scheme)]
+ServingDep = Annotated[ServingClient, Depends(get_serving)]
+StoreDep = Annotated[UploadStore, Depends(get_store)]
+
+CREDENTIALS_ERROR = "Could not validate credentials."
+
+
+async def get_current_user(session: SessionDep, token: TokenDep, settings: SettingsDep) -> User:
+    def unauthorized(detail: str = CREDENTIALS_ERROR) -> HTTPException:
+        return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+    try:
+        subject = decode_access_token(token, settings.secret_key)
+    except InvalidTokenError as exc:
+        raise unauthorized() from exc
+    if not subject.isdigit() or len(subject) > 18:
+        raise unauthorized()
+    user = await crud.get_user(session, int(subject))
+    if user is None:
+        raise unauthorized("The user of this token no longer exists.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,33 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from gateway import crud
+from gateway.api.deps import CurrentUser, SessionDep
+from gateway.models import ErrorDetail, FeedbackCreate, FeedbackPublic
+
+router = APIRouter(prefix="/feedback", tags=["feedback"], responses={401: {"model": ErrorDetail}})
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackPublic,
+    responses={400: {"model": ErrorDetail}},
+)
+async def create_feedback(
+    feedback_in: FeedbackCreate, user: CurrentUser, session: SessionDep
+) -> FeedbackPublic:
+    return FeedbackPublic.model_validate(await crud.create_feedback(session, user, feedback_in))
+
+
+@router.get("/", response_model=list[FeedbackPublic])
+async def list_feedback(
+    user: CurrentUser,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[FeedbackPublic]:
+    """The signed-in user's feedback, oldest first."""
+    rows = await crud.list_feedback(session, user, offset, limit)
+    return [FeedbackPublic.model_validate(row) for row in rows]

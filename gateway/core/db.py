@@ -1,0 +1,95 @@
+"""Async SQLAlchemy engine and sessions (SQLite via aiosqlite or PostgreSQL via asyncpg), migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import State
+
+from gateway.core.config import Settings
+
+log = logging.getLogger("gateway.db")
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if (path := sqlite_path(url)) is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # reported by /ready and as 503s, like any database that is down
+            log.error("cannot create the SQLite folder %s: %s", path.parent, exc)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=settings.db_pool_size, pool_pre_ping=True, pool_timeout=10)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def _upgrade(database_url: str) -> None:
+    command.upgrade(alembic_config(database_url), "head")
+
+
+async def run_migrations(database_url: str) -> None:
+    """Alembic's async env.py runs its own event loop, so it runs in a worker thread."""
+    await asyncio.to_thread(_upgrade, database_url)
+
+
+async def init_db(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Migrate (when enabled) and create the default admin when absent."""
+    from gateway import crud  # crud depends on the models, which env.py also imports
+
+    if settings.run_migrations:
+        await run_migrations(settings.database_url)
+    async with sessionmaker() as session:
+        admin = (settings.admin_name, settings.admin_email, settings.admin_password)
+        if await crud.ensure_admin(session, *admin):
+            log.info("created the default admin user %s", settings.admin_email)
+
+
+async def ensure_database(state: State) -> None:
+    """`init_db` once per process: at start-up, and again from /ready while the database was down."""
+    if state.db_initialized:
+        return
+    async with state.db_init_lock:
+        if not state.db_initialized:
+            await init_db(state.settings, state.sessionmaker)
+            state.db_initialized = True

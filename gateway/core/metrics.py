@@ -1,0 +1,40 @@
+"""Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set (several uvicorn workers), /metrics merges
+every worker's values through prometheus-client's multiprocess collector."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_LATENCY = Histogram(
+    "gateway_http_request_duration_seconds",
+    "HTTP request latency by route and status.",
+    ["method", "route", "status"],
+)
+SERVING_LATENCY = Histogram(
+    "gateway_serving_call_duration_seconds",
+    "gRPC call latency to the model server by method and code.",
+    ["method", "code"],
+)
+PREDICTION_CACHE = Counter(
+    "gateway_prediction_cache_total",
+    "Prediction cache lookups by result (hit or miss).",
+    ["result"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

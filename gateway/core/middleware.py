@@ -1,0 +1,97 @@
+"""Request id (X-Request-ID in and out), access log and latency metrics, as plain ASGI middleware."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.core.logging import REQUEST_ID, request_id_from
+from gateway.core.metrics import HTTP_LATENCY
+
+log = logging.getLogger("gateway.access")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(Headers(scope=scope).get("x-request-id"))
+        token = REQUEST_ID.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_LATENCY.labels(scope["method"], route, str(status)).observe(elapsed)
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            REQUEST_ID.reset(token)
+
+
+class BodyTooLargeError(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request too large: the limit is {limit} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a request body over `max_body_size` with 413: at once when Content-Length says so (nothing
+    is read), else as soon as the bytes received pass the limit, so no body is ever buffered unbounded."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int, upload_limit: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body_size:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    raise BodyTooLargeError(self.upload_limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = BodyTooLargeError(self.upload_limit)
+        await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)

@@ -1,0 +1,90 @@
+"""The gateway app: `uvicorn gateway.main:app` (settings from the environment, see core/config.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+
+from gateway.api.main import api_router
+from gateway.core.config import Settings, get_settings
+from gateway.core.db import create_engine, create_sessionmaker, ensure_database
+from gateway.core.logging import setup_logging
+from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.services.serving_client import ServingClient, ServingError
+from gateway.services.storage import UploadRejectedError, UploadStore
+
+log = logging.getLogger("gateway")
+MULTIPART_OVERHEAD = 64 * 1024
+# What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors).
+DB_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    settings: Settings = state.settings
+    setup_logging(settings.log_level)
+    settings.warn_if_insecure()
+    state.engine = create_engine(settings)
+    state.sessionmaker = create_sessionmaker(state.engine)
+    state.db_initialized = False
+    state.db_init_lock = asyncio.Lock()
+    state.serving = ServingClient(
+        settings.serving_target,
+        settings.model_name,
+        settings.serving_timeout_seconds,
+        settings.model_status_ttl_seconds,
+    )
+    state.uploads = UploadStore(settings.upload_dir)
+    try:
+        await ensure_database(state)
+    except Exception as exc:  # start anyway: /ready reports it and retries, requests answer 503
+        log.error("database not ready at start-up: %s: %s", type(exc).__name__, exc)
+    try:
+        yield
+    finally:
+        await state.serving.close()
+        await state.engine.dispose()
+
+
+async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServingError | UploadRejectedError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable: %s: %s", type(exc).__name__, exc)
+    return JSONResponse({"detail": "The database is unavailable; try again later."}, status_code=503)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    body_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+
+    app = FastAPI(title="Image classifier gateway", version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_body_size=body_limit, upload_limit=settings.max_upload_bytes
+    )
+    app.add_middleware(RequestContextMiddleware)  # added last: outermost
+    app.include_router(api_router)
+    app.add_exception_handler(ServingError, _serving_error)
+    app.add_exception_handler(UploadRejectedError, _serving_error)
+    for error in DB_UNAVAILABLE:
+        app.add_exception_handler(error, _database_unavailable)
+    return app
+
+
+app = create_app()

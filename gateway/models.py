@@ -1,0 +1,178 @@
+"""Database tables (SQLModel, table=True) and the API's request/response schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on PostgreSQL and on SQLite (which stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded: refuse them as 422."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+# ---- tables ----------------------------------------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    email: str = Field(max_length=255, unique=True, index=True)
+    hashed_password: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Prediction(SQLModel, table=True):
+    """One user's prediction. Rows with the same (md5, model_name, model_version) share a result, which
+    is how a repeated upload is answered from the cache."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_cache_key", "md5", "model_name", "model_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    md5: str = Field(max_length=32)
+    image_file_name: str = Field(max_length=64)
+    model_name: str = Field(max_length=128)
+    model_version: int
+    label: str = Field(max_length=255)
+    score: float
+    top_k: list[dict[str, Any]] = Field(sa_type=JSON)
+    cached: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    prediction_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("predictions.id", ondelete="SET NULL"), nullable=True),
+    )
+    image_file_name: str = Field(max_length=255)
+    predicted_class: str = Field(max_length=255)
+    score: float
+    feedback: str = Field(max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---- API schemas -----------------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    email: Annotated[EmailStr, Field(max_length=255)]
+    password: Annotated[Text, Field(min_length=4, max_length=128)]
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    email: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class TopK(BaseModel):
+    label: str
+    score: float
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+
+
+class PredictionPublic(BaseModel):
+    success: bool = True
+    prediction: str
+    score: float
+    image_file_name: str
+    top_k: list[TopK]
+    model: ModelInfo
+    cached: bool
+    prediction_id: int
+
+
+class FeedbackCreate(BaseModel):
+    score: Annotated[float, Field(ge=0, le=1)]
+    predicted_class: Annotated[Text, Field(min_length=1, max_length=255)]
+    image_file_name: Annotated[Text, Field(min_length=1, max_length=255)]
+    feedback: Annotated[Text, Field(max_length=2000)]
+
+
+class FeedbackPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_id: int
+    prediction_id: int | None
+    image_file_name: str
+    predicted_class: str
+    score: float
+    feedback: str
+    created_at: datetime
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+class HealthStatus(BaseModel):
+    status: str
+
+
+class ReadyStatus(BaseModel):
+    status: str
+    database: str
+    serving: str
+    model: ModelInfo | None = None

@@ -1,0 +1,197 @@
+"""A throwaway local stack for load tests and benchmarks, stopped by whoever started it.
+
+Serving replicas listen on 8500/8501, 8510/8511, … when those ports are free (other free ports otherwise),
+the gateway on 8000 or a free port, all on 127.0.0.1; the gateway gets a fresh SQLite database and upload
+folder under the run's work directory. Every process runs in its own session and is stopped (SIGTERM, then
+SIGKILL) when the `with` block ends, whatever happened inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from stack.model import has_version
+from stack.services import port_is_free
+from tests.procs import PYTHON, REPO_ROOT, Service, free_port, http_ok
+
+LOCAL = "127.0.0.1"
+BENCH_MODELS_DIR = REPO_ROOT / "var" / "bench-models"
+BATCHING_CONFIG = REPO_ROOT / "serving" / "batching.config"
+# Weights asked of `python -m export_model` per model; None = the model's own (bundled or test-only).
+EXPORT_WEIGHTS = {"resnet50": "random", "tiny": None, "efficientnet-lite0": None}
+WEIGHTS_NOTE = {
+    "resnet50": "random weights (ResNet50 architecture; right for speed, meaningless labels)",
+    "tiny": "tiny random test network (checks the plumbing, says nothing about speed)",
+    "efficientnet-lite0": "real ImageNet weights bundled with a Python package",
+}
+READY_TIMEOUT = 600.0
+
+Say = Callable[[str], None]
+
+
+def model_note(model: str) -> str:
+    return WEIGHTS_NOTE.get(model, "weights as exported")
+
+
+def ensure_model(model: str, models_dir: Path, say: Say = print) -> Path:
+    """`models_dir/model`, exporting version 1 first when it holds no version."""
+    base = models_dir / model
+    if has_version(base):
+        say(f"model: {model} from {base} — {model_note(model)}")
+        return base
+    if model not in EXPORT_WEIGHTS:
+        raise SystemExit(f"{base} holds no exported version and {model!r} is not one loadtest exports")
+    args = [PYTHON, "-m", "export_model", "--model", model, "--out", str(models_dir)]
+    if EXPORT_WEIGHTS[model]:
+        args += ["--weights", EXPORT_WEIGHTS[model]]
+    say(f"model: exporting {model} into {base} — {model_note(model)} …")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not has_version(base):
+        raise SystemExit(f"export failed ({' '.join(args)}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return base
+
+
+def model_available(rest_url: str, model_name: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{rest_url}/v1/models/{model_name}", timeout=2) as response:
+            states = [v.get("state") for v in json.load(response).get("model_version_status", [])]
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return "AVAILABLE" in states
+
+
+def _port_pair(preferred_grpc: int) -> tuple[int, int]:
+    if port_is_free(LOCAL, preferred_grpc) and port_is_free(LOCAL, preferred_grpc + 1):
+        return preferred_grpc, preferred_grpc + 1
+    return free_port(), free_port()
+
+
+@dataclass
+class Replica:
+    grpc_port: int
+    rest_port: int
+    service: Service
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{LOCAL}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{LOCAL}:{self.rest_port}"
+
+
+class LocalStack:
+    def __init__(self, workdir: Path, model_base: Path, say: Say = print) -> None:
+        self.workdir = workdir
+        self.model_base = model_base
+        self.model_name = model_base.name
+        self.say = say
+        self.replicas: list[Replica] = []
+        self.gateway: Service | None = None
+        self.gateway_url = ""
+        self._services: list[Service] = []
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start_serving(self, replicas: int = 1, batching: bool = True) -> list[Replica]:
+        started = []
+        for index in range(replicas):
+            grpc_port, rest_port = _port_pair(8500 + 10 * (len(self.replicas) + index))
+            args = [
+                PYTHON,
+                "-m",
+                "serving",
+                "--port",
+                str(grpc_port),
+                "--rest_api_port",
+                str(rest_port),
+                "--model_name",
+                self.model_name,
+                "--model_base_path",
+                str(self.model_base),
+                "--grpc_bind_address",
+                LOCAL,
+                "--rest_api_bind_address",
+                LOCAL,
+            ]
+            if batching:
+                args += ["--enable_batching", "--batching_parameters_file", str(BATCHING_CONFIG)]
+            log = self.workdir / f"serving-{grpc_port}{'-batching' if batching else ''}.log"
+            replica = Replica(grpc_port, rest_port, self._start(args, log))
+            started.append(replica)
+            self.replicas.append(replica)
+        for replica in started:  # the replicas load their model in parallel
+            replica.service.wait_ready(
+                lambda r=replica: model_available(r.rest_url, self.model_name),
+                READY_TIMEOUT,
+                f"serving on {replica.grpc_target}",
+            )
+        batching_word = "batching on" if batching else "batching off"
+        self.say(
+            f"serving: {', '.join(r.grpc_target for r in started)} ({batching_word}), logs in {self.workdir}"
+        )
+        return started
+
+    def start_gateway(self, replicas: list[Replica], access_log: bool = False) -> str:
+        port = 8000 if port_is_free(LOCAL, 8000) else free_port()
+        env = {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
+            "SERVING_TARGET": ",".join(r.grpc_target for r in replicas),
+            "MODEL_NAME": self.model_name,
+            "UPLOAD_DIR": str(self.workdir / "uploads"),
+            "SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        args = [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "gateway.main:app",
+            "--host",
+            LOCAL,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        if not access_log:
+            args.append("--no-access-log")
+        self.gateway = self._start(args, self.workdir / "gateway.log", env)
+        self.gateway_url = f"http://{LOCAL}:{port}"
+        self.gateway.wait_ready(lambda: http_ok(f"{self.gateway_url}/ready"), READY_TIMEOUT, "gateway")
+        self.say(f"gateway: {self.gateway_url} -> SERVING_TARGET={env['SERVING_TARGET']}")
+        return self.gateway_url
+
+    def stop_serving(self, replicas: list[Replica]) -> None:
+        for replica in replicas:
+            replica.service.stop()
+            self.replicas.remove(replica)
+            self._services.remove(replica.service)
+
+    def stop(self) -> None:
+        """Gateway first, then serving, so nothing calls a stopped dependency."""
+        while self._services:
+            self._services.pop().stop()
+        self.replicas.clear()
+        self.gateway = None
+
+    def _start(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> Service:
+        service = Service(args, log, env)
+        self._services.append(service)
+        return service

@@ -1,0 +1,37 @@
+"""`python -m serving` — the embedded model server, with tensorflow_model_server's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from serving.flags import Flags, parse_flags
+
+
+def _configure_tensorflow(flags: Flags) -> None:
+    """Thread pools must be sized before TensorFlow's runtime starts (its first op)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(flags.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(flags.tensorflow_inter_op_parallelism)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
+    flags = parse_flags(sys.argv[1:] if argv is None else argv)
+    _configure_tensorflow(flags)
+
+    from serving.config import ConfigError, load_server_config
+    from serving.server import serve
+
+    try:
+        config = load_server_config(flags)
+    except (ConfigError, OSError) as error:
+        logging.getLogger("serving").error("Failed to start server: %s", error)
+        return 1
+    return asyncio.run(serve(flags, config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The command line of `tensorflow_model_server`, as far as it applies to the embedded server.
+
+Both `--flag=value` and `--flag value` work (argparse), and booleans accept `--flag`, `--flag=true`
+and `--flag=false` like TF Serving's flag parser. Flags of the real server that mean nothing here
+are accepted with a warning, so a deploy command line runs unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Flags:
+    port: int
+    rest_api_port: int
+    grpc_bind_address: str
+    rest_api_bind_address: str
+    model_config_file: Path | None
+    model_name: str
+    model_base_path: str | None
+    enable_batching: bool
+    batching_parameters_file: Path | None
+    monitoring_config_file: Path | None
+    file_system_poll_wait_seconds: float
+    tensorflow_intra_op_parallelism: int
+    tensorflow_inter_op_parallelism: int
+    models_dir: Path | None
+    ignored: tuple[str, ...]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving",
+        allow_abbrev=False,
+        description="Embedded TF-Serving-compatible model server (gRPC + REST, server-side batching).",
+    )
+    add = parser.add_argument
+    add("--port", type=int, default=8500, help="gRPC port (0 = pick a free one)")
+    add("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving")
+    add("--grpc_bind_address", default="0.0.0.0")
+    add("--rest_api_bind_address", default="0.0.0.0")
+    add("--model_config_file", type=Path, default=None, help="ModelServerConfig in text format")
+    add("--model_name", default="default", help="name of the single model (without --model_config_file)")
+    add("--model_base_path", default=None, help="folder of the single model's version folders")
+    add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    add("--batching_parameters_file", type=Path, default=None, help="BatchingParameters in text format")
+    add("--monitoring_config_file", type=Path, default=None, help="MonitoringConfig in text format")
+    add("--file_system_poll_wait_seconds", type=float, default=1.0, help="seconds between version polls")
+    add("--tensorflow_intra_op_parallelism", type=int, default=0, help="0 = TensorFlow's default")
+    add("--tensorflow_inter_op_parallelism", type=int, default=0, help="0 = TensorFlow's default")
+    add(
+        "--models_dir",
+        type=Path,
+        default=None,
+        help="embedded server only: the local folder standing in for /models in base_path values "
+        "(default: ./models when /models does not exist)",
+    )
+    return parser
+
+
+def parse_flags(argv: Sequence[str]) -> Flags:
+    parser = _parser()
+    args, unknown = parser.parse_known_args(list(argv))
+    for item in unknown:
+        if item.startswith("-"):
+            log.warning(
+                "ignoring tensorflow_model_server flag %s (not applicable to the embedded server)", item
+            )
+    if args.model_config_file is None and args.model_base_path is None:
+        parser.error("either --model_config_file or --model_base_path is required")
+    if args.model_config_file is not None and args.model_base_path is not None:
+        parser.error("--model_config_file and --model_base_path are mutually exclusive")
+    if args.file_system_poll_wait_seconds <= 0:
+        # TF Serving polls once and never again for 0 or less; a version can still be loaded at start.
+        log.warning("file_system_poll_wait_seconds <= 0: versions are loaded once at start, never polled")
+    return Flags(
+        port=args.port,
+        rest_api_port=args.rest_api_port,
+        grpc_bind_address=args.grpc_bind_address,
+        rest_api_bind_address=args.rest_api_bind_address,
+        model_config_file=args.model_config_file,
+        model_name=args.model_name,
+        model_base_path=args.model_base_path,
+        enable_batching=args.enable_batching,
+        batching_parameters_file=args.batching_parameters_file,
+        monitoring_config_file=args.monitoring_config_file,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+        tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        models_dir=args.models_dir,
+        ignored=tuple(unknown),
+    )

@@ -1,0 +1,73 @@
+"""Prometheus metrics, served at the monitoring config's path (default /monitoring/prometheus/metrics).
+
+TF Serving exports names like `:tensorflow:serving:request_count`; these are the prometheus-style
+equivalents:
+
+- `tensorflow_serving_request_count_total{model_name, api, status}` — requests by gRPC status code
+  name (`OK`, `NOT_FOUND`, `INVALID_ARGUMENT`, `UNAVAILABLE`, ...); `api` is `grpc` or `rest`.
+- `tensorflow_serving_request_latency_seconds{model_name, api, status}` — histogram of request time.
+- `tensorflow_serving_batch_size{model_name}` — histogram of the rows in each processed batch
+  (before padding); `tensorflow_serving_padded_batch_size{model_name}` — after padding.
+- `tensorflow_serving_batch_queue_depth{model_name}` — rows waiting in batch queues.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from serving.batching import BatchMetrics
+
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics(BatchMetrics):
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tensorflow_serving_request_count",
+            "Predict/metadata/status requests by model, API and status.",
+            ["model_name", "api", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tensorflow_serving_request_latency_seconds",
+            "Request latency by model, API and status.",
+            ["model_name", "api", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "tensorflow_serving_batch_size",
+            "Rows per processed batch (before padding).",
+            ["model_name"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.padded_batch_size = Histogram(
+            "tensorflow_serving_padded_batch_size",
+            "Rows per processed batch after padding to an allowed batch size.",
+            ["model_name"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "tensorflow_serving_batch_queue_depth",
+            "Rows waiting in batch queues.",
+            ["model_name"],
+            registry=self.registry,
+        )
+
+    def request(self, model: str, api: str, status: str, seconds: float) -> None:
+        self.requests.labels(model, api, status).inc()
+        self.latency.labels(model, api, status).observe(seconds)
+
+    def batch_run(self, model: str, size: int, padded_size: int) -> None:
+        self.batch_size.labels(model).observe(size)
+        self.padded_batch_size.labels(model).observe(padded_size)
+
+    def queued(self, model: str, delta: int) -> None:
+        self.queue_depth.labels(model).inc(delta)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

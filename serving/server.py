@@ -1,0 +1,109 @@
+"""Run gRPC (grpc.aio) and REST (Starlette on uvicorn) in one asyncio loop; drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health_pb2
+from grpc_health.v1._async import HealthServicer
+
+from serving.batching import BatchScheduler
+from serving.config import ServerConfig
+from serving.flags import Flags
+from serving.grpc_services import add_services
+from serving.manager import ModelManager
+from serving.metrics import Metrics
+from serving.predictor import Predictor
+from serving.rest import create_app
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 30.0
+# TF Serving accepts messages up to INT_MAX bytes.
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)]
+_PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+
+
+class _UvicornServer(uvicorn.Server):
+    """uvicorn without its own signal handling: this process drains both servers on SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+async def serve(flags: Flags, config: ServerConfig) -> int:
+    loop = asyncio.get_running_loop()
+    metrics = Metrics()
+    scheduler = BatchScheduler(config.batching, metrics) if config.batching is not None else None
+    manager = ModelManager(
+        config.models,
+        flags.models_dir,
+        flags.file_system_poll_wait_seconds,
+        warmup_batch_sizes=scheduler.warmup_batch_sizes() if scheduler else (),
+        on_unloaded=(lambda servable: loop.call_soon_threadsafe(scheduler.forget, servable))
+        if scheduler
+        else None,
+    )
+    health = HealthServicer()
+
+    def models_changed() -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if manager.any_available()
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for service in ("", _PREDICTION_SERVICE):
+            asyncio.run_coroutine_threadsafe(health.set(service, status), loop)
+
+    manager.on_change = models_changed
+    await asyncio.to_thread(manager.start)
+    models_changed()
+
+    request_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="request")
+    predictor = Predictor(manager, scheduler, metrics, request_pool)
+
+    grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
+    add_services(grpc_server, predictor, health)
+    grpc_port = grpc_server.add_insecure_port(f"{flags.grpc_bind_address}:{flags.port}")
+    await grpc_server.start()
+    log.info("Running gRPC ModelServer at %s:%d ...", flags.grpc_bind_address, grpc_port)
+
+    rest_server: _UvicornServer | None = None
+    rest_task: asyncio.Task[None] | None = None
+    if flags.rest_api_port > 0:
+        uvicorn_config = uvicorn.Config(
+            create_app(predictor, config.monitoring),
+            host=flags.rest_api_bind_address,
+            port=flags.rest_api_port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=DRAIN_SECONDS,
+        )
+        rest_server = _UvicornServer(uvicorn_config)
+        rest_socket = uvicorn_config.bind_socket()  # logs and exits if the port is taken
+        rest_task = asyncio.create_task(rest_server.serve(sockets=[rest_socket]))
+        log.info("Exporting HTTP/REST API at:%s:%d ...", flags.rest_api_bind_address, flags.rest_api_port)
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+    log.info("Shutting down: draining in-flight requests (up to %.0fs)", DRAIN_SECONDS)
+    await health.enter_graceful_shutdown()
+    if rest_server is not None:
+        rest_server.should_exit = True
+    await asyncio.gather(grpc_server.stop(DRAIN_SECONDS), *([rest_task] if rest_task else []))
+    manager.stop()
+    request_pool.shutdown(wait=True)
+    if scheduler is not None:
+        scheduler.shutdown()
+    log.info("Server stopped")
+    return 0

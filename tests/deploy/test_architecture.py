@@ -1,0 +1,45 @@
+"""The deploy files agree with ../shared/ARCHITECTURE.md on ports and on the gateway's settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import ARCHITECTURE
+
+
+@pytest.fixture(scope="module")
+def architecture() -> str:
+    if not ARCHITECTURE.exists():
+        pytest.skip(f"{ARCHITECTURE} not found (it lives in ../shared, beside the checkout)")
+    return ARCHITECTURE.read_text()
+
+
+def test_ports_are_the_architecture_ports(
+    architecture: str, compose: dict[str, Any], k8s: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    assert re.search(r"frontend \(Gradio, :(\d+)\)", architecture).group(1) == "7860"
+    assert re.search(r"gateway \(FastAPI, :(\d+)\)", architecture).group(1) == "8000"
+    grpc, rest = re.search(r"serving replicas \(:(\d+) gRPC, :(\d+) REST\)", architecture).groups()
+    command = compose["services"]["serving"]["command"]
+    assert f"--port={grpc}" in command
+    assert f"--rest_api_port={rest}" in command
+    assert compose["services"]["serving"]["expose"] == [grpc, rest]
+    assert compose["services"]["gateway"]["environment"]["SERVING_TARGET"].endswith(f":{grpc}")
+    assert {p["port"] for p in k8s[("Service", "serving")]["spec"]["ports"]} == {int(grpc), int(rest)}
+    assert k8s[("Service", "gateway")]["spec"]["ports"][0]["port"] == 8000
+    assert k8s[("Service", "frontend")]["spec"]["ports"][0]["port"] == 7860
+
+
+def test_the_gateway_gets_every_setting_the_architecture_names(
+    architecture: str, compose: dict[str, Any], k8s: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    line = next(x for x in architecture.splitlines() if "Settings from environment variables" in x)
+    named = set(re.findall(r"`([A-Z][A-Z_]+)`", line))
+    assert named >= {"DATABASE_URL", "SERVING_TARGET", "MODEL_NAME", "UPLOAD_DIR", "SECRET_KEY"}
+    assert named <= set(compose["services"]["gateway"]["environment"])
+    gateway = k8s[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]
+    k8s_names = {e["name"] for e in gateway["env"]} | set(k8s[("ConfigMap", "gateway-config")]["data"])
+    assert named <= k8s_names

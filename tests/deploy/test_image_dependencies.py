@@ -1,0 +1,107 @@
+"""An image's dependency group, installed in a fresh venv as the Dockerfile does, runs its service's code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import DOCKERFILE
+from tests.deploy.dockerfile import copy_sources, parse_dockerfile, stage_chain
+from tests.procs import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Image:
+    group: str
+    sources: tuple[str, ...]  # what the Dockerfile copies into /app
+    build: tuple[str, ...]  # build steps run in /app, as the Dockerfile's RUN lines
+    probe: str  # run in /app with the image's interpreter
+
+
+IMAGES = {
+    "gateway": Image(
+        group="gateway",
+        sources=("gateway/",),
+        build=("-m", "gateway.tfs_api.build"),
+        probe="import sys, gateway.main; assert 'tensorflow' not in sys.modules, 'TensorFlow imported'",
+    ),
+    "frontend": Image(
+        group="frontend",
+        sources=("frontend/", "export_model/imagenet_labels.txt"),
+        build=(),
+        probe="import sys, frontend.__main__, frontend.ui; assert 'tensorflow' not in sys.modules",
+    ),
+}
+
+
+def dockerfile_sources(image: str) -> set[str]:
+    """Repository paths that end up in the image: its own COPYs and those of the stages it copies from."""
+    _, stages = parse_dockerfile(DOCKERFILE)
+    sources: set[str] = set()
+    pending = [image]
+    while pending:
+        for stage in stage_chain(stages, pending.pop()):
+            for instruction in stage.all("COPY"):
+                from_stage, paths, _ = copy_sources(instruction)
+                if from_stage is None:
+                    sources |= {p for p in paths if not p.startswith(("pyproject", "deploy/"))}
+                else:
+                    pending.append(from_stage)
+    return sources
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_the_test_copies_what_the_dockerfile_copies(image: str) -> None:
+    assert dockerfile_sources(image) == set(IMAGES[image].sources)
+
+
+def run(args: list[str], cwd: Path, timeout: float = 900) -> None:
+    """Outside this venv: nothing of it on the path, so only what the fresh venv holds is importable."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image", ["gateway"])  # the frontend's is larger (gradio) and slower to install
+def test_image_dependency_group_runs_the_service_code(image: str, tmp_path: Path) -> None:
+    spec = IMAGES[image]
+    app = tmp_path / "app"
+    for source in spec.sources:
+        target = app / source
+        if (REPO_ROOT / source).is_dir():
+            shutil.copytree(
+                REPO_ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__", "generated")
+            )
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO_ROOT / source, target)
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    python = str(venv / "bin" / "python")
+    requirements = tmp_path / "requirements.txt"
+    listed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "deploy/docker/group_requirements.py"),
+            str(REPO_ROOT / "pyproject.toml"),
+            spec.group,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requirements.write_text(listed)
+    run([python, "-m", "pip", "install", "--quiet", "-r", str(requirements)], tmp_path)
+    if spec.build:
+        run([python, *spec.build], app)
+    run([python, "-c", spec.probe], app, timeout=300)

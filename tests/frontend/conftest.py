@@ -1,0 +1,131 @@
+"""Fixtures for the frontend tests: the page in-process on a fake gateway, and helpers for gradio_client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from frontend.assets import make_examples
+from frontend.gateway_client import GatewayClient
+from frontend.ui import CSS, build_demo
+from tests.frontend.fake_gateway import FakeState, create_app
+from tests.procs import PYTHON, Service, free_port, http_ok
+
+UNCHANGED = object()
+
+
+def outputs(client: Client, api_name: str, *args: Any) -> dict[str, Any]:
+    """Call a named event and return its outputs by component label (`UNCHANGED` where it sent no update)."""
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]
+    names = [item["label"] for item in info["returns"]]
+    result = client.predict(*args, api_name=api_name)
+    values = result if isinstance(result, tuple) else (result,)
+    assert len(values) == len(names)
+    return {name: _value(value) for name, value in zip(names, values, strict=True)}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        if value.get("visible") is False:
+            return ""
+        return value.get("value", UNCHANGED)
+    return value
+
+
+def top_labels(label_output: dict[str, Any]) -> list[str]:
+    return [item["label"] for item in label_output["confidences"]]
+
+
+@dataclass
+class FakeFrontend:
+    url: str
+    state: FakeState
+
+    def client(self) -> Client:
+        """A new browser session."""
+        return Client(self.url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def example_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_examples(tmp_path_factory.mktemp("examples"))
+
+
+@pytest.fixture(scope="module")
+def fake_frontend(example_photos: list[Path]) -> Iterator[FakeFrontend]:
+    """The real page, launched in this process, talking to an in-memory fake gateway."""
+    state = FakeState()
+    gateway = GatewayClient("http://fake-gateway", transport=httpx.ASGITransport(app=create_app(state)))
+    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos)
+    demo.queue(default_concurrency_limit=8)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    try:
+        yield FakeFrontend(f"http://127.0.0.1:{port}/", state)
+    finally:
+        demo.close()
+
+
+# --- the real thing: serving (tiny model) + gateway + `python -m frontend`, each a process ---
+
+LIVE_MAX_UPLOAD_BYTES = 1_000_000
+
+
+@dataclass
+class LiveStack:
+    gateway_url: str
+    frontend_url: str
+
+    def client(self) -> Client:
+        """A new browser session on the live page."""
+        return Client(self.frontend_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def live_gateway_url(
+    tiny_model_base: Path, start_serving: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    serving = start_serving(tiny_model_base, "tiny")
+    folder = tmp_path_factory.mktemp("frontend-live-gateway")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'gw.db'}",
+        "SERVING_TARGET": serving.grpc_target,
+        "MODEL_NAME": "tiny",
+        "UPLOAD_DIR": str(folder / "uploads"),
+        "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
+        "SECRET_KEY": "frontend-tests-" + "x" * 32,
+    }
+    args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    service = Service(args, folder / "gateway.log", env)
+    try:
+        service.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=120, what="gateway")
+        yield url
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def live_stack(live_gateway_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    folder = tmp_path_factory.mktemp("frontend-live")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {
+        "GATEWAY_URL": live_gateway_url,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    service = Service([PYTHON, "-m", "frontend"], folder / "frontend.log", env)
+    try:
+        service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
+        yield LiveStack(live_gateway_url, url)
+    finally:
+        service.stop()

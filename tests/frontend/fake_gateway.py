@@ -1,0 +1,126 @@
+"""An in-memory stand-in for the gateway contract (ARCHITECTURE.md), for the frontend's fast unit tests only.
+
+The same frontend paths are also tested against the real gateway + serving in test_live.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
+
+ALLOWED = {".png", ".jpg", ".jpeg", ".gif"}
+MAX_BYTES = 200_000
+TOP5 = [("tabby", 0.61), ("tiger_cat", 0.2), ("Egyptian_cat", 0.1), ("lynx", 0.05), ("tiger", 0.01)]
+
+
+class NewUser(BaseModel):
+    name: str
+    email: str
+    password: str
+
+
+class FeedbackIn(BaseModel):
+    score: float
+    predicted_class: str
+    image_file_name: str
+    feedback: str
+
+
+@dataclass
+class FakeState:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> email
+    feedback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    predict_status: int | None = None  # force an error answer from /model/predict
+
+    def expire_all_tokens(self) -> None:
+        self.tokens.clear()
+
+
+def current_email(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    tokens = request.app.state.fake.tokens
+    token = (authorization or "").removeprefix("Bearer ")
+    if token not in tokens:
+        raise HTTPException(401, "Could not validate credentials")
+    return tokens[token]
+
+
+Email = Annotated[str, Depends(current_email)]
+
+
+def create_app(state: FakeState | None = None) -> FastAPI:
+    state = state or FakeState()
+    app = FastAPI()
+    app.state.fake = state
+
+    @app.post("/user/", status_code=201)
+    async def create_user(user: NewUser) -> dict[str, Any]:
+        if "@" not in user.email:
+            raise HTTPException(
+                422, [{"loc": ["body", "email"], "msg": "value is not a valid email address", "type": "x"}]
+            )
+        if user.email in state.users:
+            raise HTTPException(400, "Email already registered.")
+        state.users[user.email] = {"id": len(state.users) + 1, "name": user.name, "password": user.password}
+        return {"id": state.users[user.email]["id"], "name": user.name, "email": user.email}
+
+    @app.post("/login")
+    async def login(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> dict[str, str]:
+        user = state.users.get(username)
+        if user is None or user["password"] != password:
+            raise HTTPException(401, "Incorrect email or password")
+        token = secrets.token_hex(8)
+        state.tokens[token] = username
+        return {"access_token": token, "token_type": "bearer"}
+
+    @app.get("/user/me")
+    async def me(email: Email) -> dict[str, Any]:
+        return {"id": state.users[email]["id"], "name": state.users[email]["name"], "email": email}
+
+    @app.post("/model/predict")
+    async def predict(email: Email, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        if state.predict_status:
+            raise HTTPException(state.predict_status, "No model server is available.")
+        ext = Path(file.filename or "").suffix.lower()
+        if ext not in ALLOWED:
+            raise HTTPException(400, "File type is not supported.")
+        content = await file.read()
+        if len(content) > MAX_BYTES:
+            raise HTTPException(413, f"File is too large (limit {MAX_BYTES} bytes).")
+        try:
+            Image.open(io.BytesIO(content)).verify()
+        except (UnidentifiedImageError, OSError) as exc:
+            raise HTTPException(400, "File is not a valid image.") from exc
+        name = hashlib.md5(content).hexdigest() + ext
+        cached = name in state.seen
+        state.seen.add(name)
+        return {
+            "success": True,
+            "prediction": TOP5[0][0],
+            "score": TOP5[0][1],
+            "image_file_name": name,
+            "top_k": [{"label": label, "score": score} for label, score in TOP5],
+            "model": {"name": "fake", "version": 3},
+            "cached": cached,
+        }
+
+    @app.post("/feedback/", status_code=201)
+    async def add_feedback(email: Email, body: FeedbackIn) -> dict[str, Any]:
+        row = {"id": sum(map(len, state.feedback.values())) + 1, **body.model_dump()}
+        state.feedback.setdefault(email, []).append(row)
+        return row
+
+    @app.get("/feedback/")
+    async def list_feedback(email: Email) -> list[dict[str, Any]]:
+        return state.feedback.get(email, [])
+
+    return app

@@ -1,0 +1,139 @@
+"""A real headless Chromium signs in, classifies, sends feedback, and leaves screenshots in test-output/.
+
+Runs against the live stack (model server with the tiny model, gateway, `python -m frontend`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.frontend.conftest import LiveStack
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000  # a prediction on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set CHROMIUM_PATH) "
+            "to run the real-browser test"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def account(live_stack: LiveStack) -> tuple[str, str]:
+    """A user made through the gateway's API; the browser signs in with it."""
+    email, password = f"browser-{uuid.uuid4().hex[:8]}@example.com", "browser-pass-1"
+    response = httpx.post(
+        f"{live_stack.gateway_url}/user/", json={"name": "Rosa", "email": email, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    return email, password
+
+
+def sign_in(page: Page, url: str, email: str, password: str) -> None:
+    page.goto(url)
+    page.get_by_label("Email").filter(visible=True).fill(email)
+    page.get_by_label("Password").filter(visible=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as").wait_for(timeout=TIMEOUT_MS)
+
+
+def upload_and_read_labels(page: Page, photo: Path) -> list[str]:
+    """Upload a photo, wait for the answer, return the labels shown (top first)."""
+    page.locator("input[type=file]").first.set_input_files(str(photo))
+    page.get_by_text("Model tiny version 1").wait_for(timeout=TIMEOUT_MS)
+    bars = page.locator("#top5 meter")
+    return [bars.nth(i).get_attribute("aria-label") or "" for i in range(bars.count())]
+
+
+def test_sign_in_classify_feedback_desktop(
+    browser: Browser,
+    live_stack: LiveStack,
+    account: tuple[str, str],
+    example_photos: list[Path],
+    test_output_dir: Path,
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(live_stack.frontend_url)
+        page.get_by_label("Email").filter(visible=True).fill(account[0])
+        page.get_by_label("Password").filter(visible=True).fill("wrong-password")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Wrong email or password.").wait_for(timeout=TIMEOUT_MS)
+        page.screenshot(path=test_output_dir / "frontend-desktop-wrong-password.png", full_page=True)
+
+        sign_in(page, live_stack.frontend_url, *account)
+        labels = upload_and_read_labels(page, example_photos[0])
+        assert len(labels) == 5
+        assert page.locator("#top5 [data-testid='label-output-value']").inner_text().strip() == labels[0]
+
+        page.get_by_label("Wrong").check()
+        right_label = page.get_by_label("Right label")
+        right_label.press_sequentially("tabb")
+        page.get_by_role("option", name="tabby", exact=True).click()
+        assert right_label.input_value() == "tabby"
+        page.get_by_label("Comment (optional)").fill("seen from a real browser")
+        page.screenshot(path=test_output_dir / "frontend-desktop-classified.png", full_page=True)
+        page.get_by_role("button", name="Send feedback").click()
+        page.get_by_text("Thank you, your feedback is saved.").wait_for(timeout=TIMEOUT_MS)
+
+        page.get_by_role("tab", name="My feedback").click()
+        row = page.get_by_text("wrong; right label: tabby; comment: seen from a real browser")
+        row.wait_for(timeout=TIMEOUT_MS)
+        page.screenshot(path=test_output_dir / "frontend-desktop-my-feedback.png", full_page=True)
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_text("You are signed out.").wait_for(timeout=TIMEOUT_MS)
+        assert not page.get_by_text("Signed in as").is_visible()
+    finally:
+        page.close()
+
+
+def test_narrow_screen(
+    browser: Browser,
+    live_stack: LiveStack,
+    account: tuple[str, str],
+    example_photos: list[Path],
+    test_output_dir: Path,
+) -> None:
+    page = browser.new_page(viewport={"width": 400, "height": 850})
+    try:
+        sign_in(page, live_stack.frontend_url, *account)
+        assert len(upload_and_read_labels(page, example_photos[1])) == 5
+        page.screenshot(path=test_output_dir / "frontend-narrow.png", full_page=True)
+        # one column, nothing cut off sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        photo_box = page.locator("#photo").bounding_box()
+        assert photo_box is not None
+        top5_box = page.locator("#top5").bounding_box()
+        assert top5_box is not None
+        assert top5_box["y"] > photo_box["y"] + photo_box["height"] - 1  # below the photo, not beside it
+        assert top5_box["x"] + top5_box["width"] <= 400
+    finally:
+        page.close()

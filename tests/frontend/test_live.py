@@ -1,0 +1,127 @@
+"""The page via gradio_client against live processes: model server (tiny), gateway, `python -m frontend`."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from frontend.assets import load_labels
+from frontend.config import Settings
+from tests.frontend.conftest import LIVE_MAX_UPLOAD_BYTES, LiveStack, outputs, top_labels
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")]
+
+MESSAGE = "Sign-in message"
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def signed_in_client(live_stack: LiveStack) -> tuple[Client, str, str]:
+    client, email, password = live_stack.client(), new_email(), "pass-word-1"
+    out = outputs(client, "/register", "Tess", email, password)
+    assert out[MESSAGE] == "", out[MESSAGE]
+    return client, email, password
+
+
+def gateway_detail(live_stack: LiveStack, email: str, password: str, name: str, content: bytes) -> str:
+    """What the gateway itself answers for this upload (the page must show exactly this)."""
+    with httpx.Client(base_url=live_stack.gateway_url, timeout=30) as http:
+        token = http.post("/login", data={"username": email, "password": password}).json()["access_token"]
+        response = http.post(
+            "/model/predict", files={"file": (name, content)}, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.is_error, response.text
+    return response.json()["detail"]
+
+
+def test_sign_in_classify_and_feedback(live_stack: LiveStack, example_photos: list[Path]) -> None:
+    client, email, password = signed_in_client(live_stack)
+    out = outputs(client, "/sign_out")
+    assert out[MESSAGE] == "You are signed out."
+    out = outputs(client, "/sign_in", email, password)
+    assert out["Signed in as"] == f"Signed in as **Tess** ({email})"
+
+    # a fresh photo (never seen by this gateway), then the same bytes again
+    photo = example_photos[0].parent / f"fresh-{uuid.uuid4().hex[:6]}.png"
+    Image.new("RGB", (120, 90), tuple(uuid.uuid4().bytes[:3])).save(photo)
+    first = outputs(client, "/classify", handle_file(str(photo)))
+    assert first["Classify message"] == ""
+    labels = top_labels(first["Top 5 labels"])
+    assert len(labels) == 5
+    assert set(labels) <= set(load_labels(Settings().labels_file))
+    assert first["Model"] == "Model **tiny** version **1** · computed now"
+    again = outputs(client, "/classify", handle_file(str(photo)))
+    assert again["Model"] == "Model **tiny** version **1** · answered from the cache"
+    assert top_labels(again["Top 5 labels"]) == labels
+
+    sent = outputs(client, "/send_feedback", "Wrong", "tabby", "a test comment")
+    assert sent["Feedback message"] == "Thank you, your feedback is saved."
+    (row,) = sent["My feedback"]["data"]
+    assert row[1] == labels[0]
+    assert row[3] == "wrong; right label: tabby; comment: a test comment"
+
+    # stored in the gateway for this user, not only shown
+    with httpx.Client(base_url=live_stack.gateway_url, timeout=30) as http:
+        token = http.post("/login", data={"username": email, "password": password}).json()["access_token"]
+        stored = http.get("/feedback/", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [(f["predicted_class"], f["image_file_name"]) for f in stored] == [(labels[0], row[0])]
+    assert row[0].endswith(".png")
+
+
+def test_wrong_password(live_stack: LiveStack) -> None:
+    out = outputs(live_stack.client(), "/sign_in", "admin@example.com", "not-the-password")
+    assert out[MESSAGE] == "Wrong email or password."
+    assert "admin" not in str(out["Signed in as"]).lower()
+
+
+def test_admin_can_sign_in(live_stack: LiveStack) -> None:
+    out = outputs(live_stack.client(), "/sign_in", "admin@example.com", "admin")
+    assert out[MESSAGE] == ""
+    assert "admin@example.com" in out["Signed in as"]
+
+
+def test_email_taken(live_stack: LiveStack) -> None:
+    out = outputs(live_stack.client(), "/register", "Someone", "admin@example.com", "whatever-1")
+    assert out[MESSAGE] == "Email already registered."
+
+
+def _big_png() -> bytes:
+    """A real PNG over the gateway's limit (noise does not compress)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    assert buffer.tell() > LIVE_MAX_UPLOAD_BYTES
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notes.txt", b"plain text, not a picture"),
+        ("photo.bmp", b"BM" + b"\0" * 100),
+        ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 cut short"),
+        ("huge.png", None),
+    ],
+)
+def test_bad_file_shows_gateway_message(
+    live_stack: LiveStack, tmp_path: Path, name: str, content: bytes | None
+) -> None:
+    client, email, password = signed_in_client(live_stack)
+    content = content if content is not None else _big_png()
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = outputs(client, "/classify", handle_file(str(path)))
+    expected = gateway_detail(live_stack, email, password, name, content)
+    assert out["Classify message"] == expected
+    assert out["Top 5 labels"] in (None, {}) or not out["Top 5 labels"].get("confidences")
+    if name.endswith((".txt", ".bmp")):
+        assert expected == "File type is not supported."

@@ -1,0 +1,159 @@
+"""The page's events through gradio_client, with the real Gradio app in-process and a fake gateway.
+
+Each `FakeFrontend.client()` is a separate browser session with its own state. The same flows run against
+the real gateway and model server in test_live.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.frontend.conftest import FakeFrontend, outputs, top_labels
+from tests.frontend.fake_gateway import TOP5
+
+pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # inside Gradio's queue
+
+SIGNED_IN = "Signed in as"
+MESSAGE = "Sign-in message"
+
+
+def register(client: Client, name: str, email: str, password: str = "pw-123") -> dict[str, Any]:
+    return outputs(client, "/register", name, email, password)
+
+
+def test_register_signs_in(fake_frontend: FakeFrontend) -> None:
+    out = register(fake_frontend.client(), "Ann", "ann@example.com")
+    assert out[SIGNED_IN] == "Signed in as **Ann** (ann@example.com)"
+    assert out[MESSAGE] == ""
+    assert out["Password"] == ""  # the typed password is cleared
+
+
+def test_sign_in_and_wrong_password(fake_frontend: FakeFrontend) -> None:
+    register(fake_frontend.client(), "Cy", "cy@example.com", "right")
+    client = fake_frontend.client()
+    wrong = outputs(client, "/sign_in", "cy@example.com", "wrong")
+    assert wrong[MESSAGE] == "Wrong email or password."
+    assert "Cy" not in str(wrong[SIGNED_IN])
+    empty = outputs(client, "/sign_in", "", "")
+    assert empty[MESSAGE] == "Enter your email and password."
+    good = outputs(client, "/sign_in", "cy@example.com", "right")
+    assert good[SIGNED_IN] == "Signed in as **Cy** (cy@example.com)"
+
+
+def test_email_taken(fake_frontend: FakeFrontend) -> None:
+    register(fake_frontend.client(), "Di", "di@example.com")
+    again = register(fake_frontend.client(), "Di two", "di@example.com")
+    assert again[MESSAGE] == "Email already registered."
+
+
+def test_classify_needs_sign_in(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    out = outputs(fake_frontend.client(), "/classify", handle_file(str(example_photos[0])))
+    assert out[MESSAGE] == "Please sign in first."
+    assert out["Top 5 labels"] in ({}, None)
+
+
+def test_classify_then_cached(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    client = fake_frontend.client()
+    register(client, "Ed", "ed@example.com")
+    photo = handle_file(str(example_photos[1]))
+    first = outputs(client, "/classify", photo)
+    assert top_labels(first["Top 5 labels"]) == [label for label, _ in TOP5]
+    assert first["Top 5 labels"]["confidences"][0]["confidence"] == pytest.approx(TOP5[0][1])
+    assert first["Model"] == "Model **fake** version **3** · computed now"
+    assert first["Classify message"] == ""
+    second = outputs(client, "/classify", photo)
+    assert second["Model"] == "Model **fake** version **3** · answered from the cache"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.txt", b"just text", "File type is not supported."),
+        ("broken.jpg", b"\xff\xd8\xff\xe0 truncated", "File is not a valid image."),
+        ("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000, "File is too large"),
+    ],
+)
+def test_bad_files_show_gateway_message(
+    fake_frontend: FakeFrontend, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    client = fake_frontend.client()
+    register(client, "Fay", f"fay-{name}@example.com")
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = outputs(client, "/classify", handle_file(str(path)))
+    assert message in out["Classify message"]
+    assert "Traceback" not in out["Classify message"]
+    assert out["Top 5 labels"] in (None, {}) or not out["Top 5 labels"].get("confidences")
+
+
+def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    client = fake_frontend.client()
+    register(client, "Gus", "gus@example.com")
+    early = outputs(client, "/send_feedback", "Correct", None, "")
+    assert early["Feedback message"] == "Classify a photo first."
+    shown = outputs(client, "/classify", handle_file(str(example_photos[0])))
+    no_verdict = outputs(client, "/send_feedback", None, None, "")
+    assert no_verdict["Feedback message"] == "Choose whether the top label is correct or wrong."
+    sent = outputs(client, "/send_feedback", "Wrong", "Egyptian_cat", "  ears look Egyptian ")
+    assert sent["Feedback message"] == "Thank you, your feedback is saved."
+    assert sent["Is the top label right?"] is None
+    assert sent["Comment (optional)"] == ""
+    (row,) = sent["My feedback"]["data"]
+    image_name = fake_frontend.state.feedback["gus@example.com"][0]["image_file_name"]
+    assert row == [
+        image_name,
+        "tabby",
+        "0.610",
+        "wrong; right label: Egyptian_cat; comment: ears look Egyptian",
+    ]
+    assert shown["Top 5 labels"]["label"] == "tabby"
+    listed = outputs(client, "/my_feedback")
+    assert listed["My feedback"]["data"] == [row]
+
+
+def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    hal, ivy = fake_frontend.client(), fake_frontend.client()
+    register(hal, "Hal", "hal@example.com")
+    register(ivy, "Ivy", "ivy@example.com")
+    outputs(hal, "/classify", handle_file(str(example_photos[2])))
+    outputs(hal, "/send_feedback", "Correct", None, "hal's note")
+    assert outputs(ivy, "/my_feedback")["My feedback"]["data"] == []
+    assert [r[3] for r in outputs(hal, "/my_feedback")["My feedback"]["data"]] == [
+        "correct; comment: hal's note"
+    ]
+
+
+def test_session_expired_goes_back_to_sign_in(
+    fake_frontend: FakeFrontend, example_photos: list[Path]
+) -> None:
+    client = fake_frontend.client()
+    register(client, "Jo", "jo@example.com")
+    fake_frontend.state.expire_all_tokens()
+    out = outputs(client, "/classify", handle_file(str(example_photos[0])))
+    assert out[MESSAGE] == "Your session has expired. Please sign in again."
+    assert out[SIGNED_IN] == ""
+    # the session state is gone too: the next call asks to sign in instead of reusing the old token
+    assert outputs(client, "/my_feedback")[MESSAGE] == "Please sign in first."
+
+
+def test_sign_out(fake_frontend: FakeFrontend) -> None:
+    client = fake_frontend.client()
+    register(client, "Kim", "kim@example.com")
+    out = outputs(client, "/sign_out")
+    assert out[MESSAGE] == "You are signed out."
+    assert out[SIGNED_IN] == ""
+    assert outputs(client, "/my_feedback")[MESSAGE] == "Please sign in first."
+
+
+def test_token_never_reaches_the_page(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    client = fake_frontend.client()
+    seen = [register(client, "Lu", "lu@example.com")]
+    seen.append(outputs(client, "/classify", handle_file(str(example_photos[0]))))
+    seen.append(outputs(client, "/my_feedback"))
+    tokens = [t for t, email in fake_frontend.state.tokens.items() if email == "lu@example.com"]
+    assert tokens
+    assert not any(token in repr(seen) for token in tokens)

@@ -1,0 +1,153 @@
+"""Gateway fixtures: a database per session (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), an
+in-process fake model server for unit tests, and the app wired to either."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from gateway.core.config import Settings
+from tests.gateway.fake_serving import FakeServing
+from tests.gateway.helpers import Gateway, running_gateway
+
+TEST_SECRET = "test-secret-key-for-the-gateway-suite"
+
+
+def _plain_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """Every gateway test that touches the database runs once per backend; PostgreSQL gets a fresh
+    database for the session, dropped at the end."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'gateway.db'}"
+        return
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_plain_dsn(server))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(_plain_dsn(server))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def upload_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(database_url: str, upload_root: Path) -> Iterator[callable]:
+    """Settings for a test app; keyword arguments override."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "upload_dir": upload_root / uuid.uuid4().hex[:8],
+            "secret_key": TEST_SECRET,
+            "serving_timeout_seconds": 5.0,
+            "model_status_ttl_seconds": 0.0,
+        }
+        return Settings(**{**values, **overrides})
+
+    yield make
+
+
+@pytest.fixture(scope="session")
+async def fake_server() -> AsyncIterator[FakeServing]:
+    server = await FakeServing().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeServing) -> FakeServing:
+    """The fake model server, behaving normally again at the start of each test."""
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture(scope="session")
+async def api(gateway_settings: callable, fake_server: FakeServing) -> AsyncIterator[Gateway]:
+    """The app on this session's database, talking to the fake model server."""
+    async with running_gateway(gateway_settings(serving_target=fake_server.target)) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="session")
+async def admin_headers(api: Gateway) -> dict[str, str]:
+    return await api.login("admin@example.com", "admin")
+
+
+@pytest.fixture(scope="session")
+async def user(api: Gateway) -> tuple[dict, dict[str, str]]:
+    """A user shared by the tests of this session (public fields) and its Authorization header."""
+    return await api.sign_up()
+
+
+@pytest.fixture
+async def fresh_user(api: Gateway) -> tuple[dict, dict[str, str]]:
+    """A user of this test only."""
+    return await api.sign_up()
+
+
+# ---- a real `python -m serving` (slow tests) -------------------------------------------------------
+
+SERVED_MODEL = "tiny"
+
+
+@pytest.fixture(scope="session")
+def serving_a(start_serving, tiny_model_base: Path):
+    """A real model server (the tiny model, served as `tiny`), shared by the session."""
+    return start_serving(tiny_model_base, SERVED_MODEL)
+
+
+@pytest.fixture(scope="session")
+async def real_api(gateway_settings, serving_a) -> AsyncIterator[Gateway]:
+    """The app on this session's database, talking to the real model server."""
+    settings = gateway_settings(
+        serving_target=serving_a.grpc_target,
+        model_name=SERVED_MODEL,
+        serving_timeout_seconds=30.0,
+        model_status_ttl_seconds=5.0,
+    )
+    async with running_gateway(settings) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def fresh_database_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database on this session's backend (for start-up and migration tests)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"gateway_fresh_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_plain_dsn(database_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(_plain_dsn(database_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,104 @@
+"""An in-process TF-Serving-like gRPC server for unit tests, made from the gateway's generated stubs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import grpc
+from grpc import aio
+
+from gateway.tfs_api import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    types_pb2,
+)
+
+LABELS = [b"tabby", b"tiger_cat", b"Egyptian_cat", b"lynx", b"Persian_cat"]
+SCORES = [0.5, 0.25, 0.125, 0.0625, 0.03125]
+CLASS_IDS = [281, 282, 285, 287, 283]
+
+
+@dataclass
+class Behaviour:
+    mode: str = "ok"  # ok | unavailable | slow | invalid | not_found
+    version: int = 3
+    delay: float = 2.0
+    predict_calls: int = 0
+    status_calls: int = 0
+    request_ids: list[str] = field(default_factory=list)
+
+
+class _Servicer(
+    prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer
+):
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.b = behaviour
+
+    async def _misbehave(self, context: aio.ServicerContext) -> None:
+        if self.b.mode == "unavailable":
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "fake replica is draining")
+        if self.b.mode == "invalid":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Invalid JPEG data")
+        if self.b.mode == "not_found":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found")
+        if self.b.mode == "slow":
+            await asyncio.sleep(self.b.delay)
+
+    async def Predict(self, request: predict_pb2.PredictRequest, context: aio.ServicerContext):  # noqa: N802
+        self.b.predict_calls += 1
+        self.b.request_ids.append(dict(context.invocation_metadata()).get("x-request-id", ""))
+        await self._misbehave(context)
+        images = request.inputs["image_bytes"]
+        assert images.dtype == types_pb2.DT_STRING and len(images.string_val) == 1
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = self.b.version
+        for key, dtype in (
+            ("labels", types_pb2.DT_STRING),
+            ("scores", types_pb2.DT_FLOAT),
+            ("class_ids", types_pb2.DT_INT64),
+        ):
+            tensor = response.outputs[key]
+            tensor.dtype = dtype
+            tensor.tensor_shape.dim.add(size=1)
+            tensor.tensor_shape.dim.add(size=5)
+        response.outputs["labels"].string_val.extend(LABELS)
+        response.outputs["scores"].float_val.extend(SCORES)
+        response.outputs["class_ids"].int64_val.extend(CLASS_IDS)
+        return response
+
+    async def GetModelStatus(self, request, context: aio.ServicerContext):  # noqa: N802
+        self.b.status_calls += 1
+        if self.b.mode in ("unavailable", "not_found"):
+            await self._misbehave(context)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        status = response.model_version_status.add()
+        status.version = self.b.version
+        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
+
+
+class FakeServing:
+    def __init__(self) -> None:
+        self.behaviour = Behaviour()
+        self.server = aio.server()
+        servicer = _Servicer(self.behaviour)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, self.server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.target = f"127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeServing:
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.server.stop(grace=None)
+
+    def reset(self, **changes: object) -> Behaviour:
+        fresh = Behaviour(**changes)  # type: ignore[arg-type]
+        self.behaviour.__dict__.update(fresh.__dict__)
+        return self.behaviour

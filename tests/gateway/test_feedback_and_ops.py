@@ -1,0 +1,131 @@
+"""Feedback, health, readiness, metrics and a database that is down (in-process app, each database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gateway.fake_serving import FakeServing
+from tests.gateway.helpers import Gateway, image_bytes, running_gateway
+from tests.procs import free_port
+
+
+async def test_feedback_is_stored_and_listed_for_its_user_only(
+    api: Gateway, fake: FakeServing, fresh_user
+) -> None:
+    _, headers = fresh_user
+    predicted = (await api.predict(headers, image_bytes(seed=400))).json()
+    payload = {
+        "score": predicted["score"],
+        "predicted_class": predicted["prediction"],
+        "image_file_name": predicted["image_file_name"],
+        "feedback": "It is a dog, not a cat.",
+    }
+    created = await api.client.post("/feedback/", json=payload, headers=headers)
+    assert created.status_code == 201, created.text
+    row = created.json()
+    assert {k: row[k] for k in payload} == payload
+    assert row["prediction_id"] == predicted["prediction_id"]
+    assert row["created_at"].endswith(("Z", "+00:00"))
+
+    listed = await api.client.get("/feedback/", headers=headers)
+    assert listed.status_code == 200
+    assert listed.json() == [row]
+    _, other_headers = await api.sign_up()
+    assert (await api.client.get("/feedback/", headers=other_headers)).json() == []
+
+
+async def test_feedback_for_an_unknown_image_is_kept_unlinked(api: Gateway, user) -> None:
+    _, headers = user
+    payload = {"score": 0.9, "predicted_class": "tabby", "image_file_name": "elsewhere.jpg", "feedback": ""}
+    created = await api.client.post("/feedback/", json=payload, headers=headers)
+    assert created.status_code == 201
+    assert created.json()["prediction_id"] is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"score": "high", "predicted_class": "tabby", "image_file_name": "a.jpg", "feedback": "x"},
+        {"score": 1.5, "predicted_class": "tabby", "image_file_name": "a.jpg", "feedback": "x"},
+        {"predicted_class": "tabby", "image_file_name": "a.jpg", "feedback": "x"},
+        {"score": 0.5, "predicted_class": "tab\x00by", "image_file_name": "a.jpg", "feedback": "x"},
+        {"score": 0.5, "predicted_class": "tabby", "image_file_name": "a.jpg", "feedback": "x" * 2001},
+    ],
+)
+async def test_invalid_feedback_is_422(api: Gateway, user, payload: dict) -> None:
+    _, headers = user
+    assert (await api.client.post("/feedback/", json=payload, headers=headers)).status_code == 422
+
+
+async def test_feedback_needs_a_token(api: Gateway) -> None:
+    assert (await api.client.get("/feedback/")).status_code == 401
+    payload = {"score": 0.5, "predicted_class": "tabby", "image_file_name": "a.jpg", "feedback": "x"}
+    assert (await api.client.post("/feedback/", json=payload)).status_code == 401
+
+
+async def test_health_and_ready(api: Gateway, fake: FakeServing) -> None:
+    assert (await api.client.get("/health")).json() == {"status": "ok"}
+    ready = await api.client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "serving": "ok",
+        "model": {"name": "resnet50", "version": 3},
+    }
+    fake.behaviour.mode = "unavailable"
+    not_ready = await api.client.get("/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["database"] == "ok"
+    assert not_ready.json()["serving"].startswith("unavailable")
+
+
+async def test_metrics_count_requests_and_cache(api: Gateway, fake: FakeServing, user) -> None:
+    _, headers = user
+    data = image_bytes(seed=401)
+    await api.predict(headers, data)
+    await api.predict(headers, data)
+    text = (await api.client.get("/metrics")).text
+    assert (
+        'gateway_http_request_duration_seconds_count{method="POST",route="/model/predict",status="200"}'
+        in text
+    )
+    assert 'gateway_prediction_cache_total{result="hit"}' in text
+    assert 'gateway_serving_call_duration_seconds_count{code="OK",method="Predict"}' in text
+
+
+def _unreachable(database_url: str, tmp_path) -> str:
+    if database_url.startswith("sqlite"):
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where the database's folder should be")
+        return f"sqlite+aiosqlite:///{blocker}/sub/gateway.db"
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+
+
+async def test_database_down_is_503_not_a_crash(
+    gateway_settings, database_url: str, fake: FakeServing, tmp_path
+) -> None:
+    settings = gateway_settings(serving_target=fake.target, database_url=_unreachable(database_url, tmp_path))
+    if database_url.startswith("sqlite"):
+        settings.upload_dir = tmp_path / "uploads"
+    try:
+        context = running_gateway(settings)
+        gw = await context.__aenter__()
+    except Exception as exc:  # pragma: no cover - the app must start without its database
+        pytest.fail(f"the gateway did not start while its database was down: {exc!r}")
+    try:
+        assert (await gw.client.get("/health")).status_code == 200
+        ready = await gw.client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["database"].startswith("unavailable")
+        assert ready.json()["serving"] == "ok"
+        for response in (
+            await gw.client.post("/login", data={"username": "admin@example.com", "password": "admin"}),
+            await gw.client.post(
+                "/user/", json={"name": "A", "email": "a@example.com", "password": "pw-1234"}
+            ),
+        ):
+            assert response.status_code == 503, response.text
+            assert response.json() == {"detail": "The database is unavailable; try again later."}
+    finally:
+        await context.__aexit__(None, None, None)

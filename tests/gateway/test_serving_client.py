@@ -1,0 +1,99 @@
+"""The gRPC client's replica handling against two in-process fake model servers (unit level; the real
+server is used in test_integration.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.services.serving_client import ServingClient, ServingError
+from tests.gateway.fake_serving import FakeServing
+from tests.procs import free_port
+
+
+@pytest.fixture
+async def two_fakes() -> AsyncIterator[tuple[FakeServing, FakeServing]]:
+    a, b = await FakeServing().start(), await FakeServing().start()
+    yield a, b
+    await a.stop()
+    await b.stop()
+
+
+async def test_calls_rotate_over_a_comma_list(two_fakes) -> None:
+    a, b = two_fakes
+    client = ServingClient(f"{a.target},{b.target}", "resnet50", timeout=5, status_ttl=0)
+    try:
+        for _ in range(6):
+            result = await client.classify(b"image")
+            assert result.labels[0] == "tabby"
+            assert result.model_version == 3
+    finally:
+        await client.close()
+    assert (a.behaviour.predict_calls, b.behaviour.predict_calls) == (3, 3)
+
+
+async def test_unavailable_replica_is_retried_on_the_other(two_fakes) -> None:
+    a, b = two_fakes
+    a.behaviour.mode = "unavailable"
+    client = ServingClient(f"{a.target},{b.target}", "resnet50", timeout=5, status_ttl=0)
+    try:
+        for _ in range(4):
+            assert (await client.classify(b"image")).labels[0] == "tabby"
+    finally:
+        await client.close()
+    assert b.behaviour.predict_calls == 4
+    assert 1 <= a.behaviour.predict_calls <= 2  # tried on its turns, never twice in one call
+
+
+async def test_dead_replica_address_is_skipped(two_fakes) -> None:
+    a, _ = two_fakes
+    client = ServingClient(f"127.0.0.1:{free_port()},{a.target}", "resnet50", timeout=5, status_ttl=0)
+    try:
+        for _ in range(4):
+            assert (await client.classify(b"image")).labels[0] == "tabby"
+        assert await client.available_versions() == [3]
+    finally:
+        await client.close()
+
+
+async def test_all_replicas_down_is_503_and_deadline_is_504(two_fakes) -> None:
+    a, b = two_fakes
+    a.behaviour.mode = b.behaviour.mode = "unavailable"
+    client = ServingClient(f"{a.target},{b.target}", "resnet50", timeout=0.5, status_ttl=0)
+    try:
+        with pytest.raises(ServingError) as down:
+            await client.classify(b"image")
+        assert down.value.status_code == 503
+        a.behaviour.mode = b.behaviour.mode = "slow"
+        with pytest.raises(ServingError) as late:
+            await client.classify(b"image")
+        assert late.value.status_code == 504
+    finally:
+        await client.close()
+
+
+async def test_latest_version_is_remembered_for_its_ttl(two_fakes) -> None:
+    a, _ = two_fakes
+    client = ServingClient(a.target, "resnet50", timeout=5, status_ttl=60)
+    try:
+        assert await client.latest_version() == 3
+        a.behaviour.version = 4
+        assert await client.latest_version() == 3
+        assert a.behaviour.status_calls == 1
+        client.status_ttl = 0
+        assert await client.latest_version() == 4
+        a.behaviour.mode = "unavailable"
+        assert await client.latest_version() == 4  # the last known version while serving is down
+    finally:
+        await client.close()
+
+
+async def test_dns_target_uses_one_round_robin_channel(two_fakes) -> None:
+    a, _ = two_fakes
+    client = ServingClient(f"dns:///localhost:{a.port}", "resnet50", timeout=5, status_ttl=0)
+    try:
+        assert len(client.replicas) == 1
+        assert (await client.classify(b"image")).labels[0] == "tabby"
+    finally:
+        await client.close()

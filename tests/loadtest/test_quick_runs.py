@@ -1,0 +1,93 @@
+"""`make bench QUICK=1` and a 10-second `make loadtest`, end to end on real processes with the tiny model.
+
+They check that the reports are produced and well formed, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.procs import PYTHON, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+LOCUST_COLUMNS = {"Type", "Name", "Request Count", "Failure Count", "Requests/s", "50%", "95%", "99%"}
+RATIOS = {"b/a", "c/a", "c/b", "d/c", "b_off/a", "b_on/b_off"}
+LOAD_FIGURES = {"requests", "ok", "errors", "elapsed_s", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"}
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([PYTHON, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+def test_quick_bench_writes_every_figure_and_ratio(tiny_model_base: Path, tmp_path: Path) -> None:
+    done = _run(["loadtest.bench", "--quick", "--model-base-path", str(tiny_model_base),
+                 "--reports-dir", str(tmp_path)], timeout=600)
+
+    [json_path] = tmp_path.glob("bench-*.json")
+    report = json.loads(json_path.read_text())
+    assert report["kind"] == "bench"
+    assert report["quick"] is True
+    assert report["machine"]["cores"] >= 1
+    assert report["machine"]["cpu_model"]
+    assert {"python", "tensorflow-cpu", "grpcio", "httpx"} <= set(report["machine"]["versions"])
+    assert report["model"]["name"] == tiny_model_base.name
+
+    measurements = report["measurements"]
+    in_process = measurements["a_in_process"]
+    assert set(in_process["by_batch_size"]) == {"1", "8"}
+    assert in_process["images_per_s"] == max(in_process["by_batch_size"].values()) > 0
+    for key in ("b_serving_batching_on", "b_serving_batching_off", "c_gateway_uncached", "d_gateway_cached"):
+        figures = measurements[key]
+        assert LOAD_FIGURES <= set(figures), key
+        assert figures["errors"] == 0, (key, figures["error_samples"])
+        assert figures["ok"] > 0
+        assert figures["throughput_rps"] > 0
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"]
+        assert figures["ok"] <= figures["max_requests"]
+
+    assert set(report["ratios"]) == RATIOS
+    assert all(value > 0 for value in report["ratios"].values()), report["ratios"]
+    assert report["ratios"]["c/a"] == pytest.approx(
+        measurements["c_gateway_uncached"]["throughput_rps"] / in_process["images_per_s"], rel=1e-3
+    )
+
+    markdown = json_path.with_suffix(".md").read_text()
+    for name in RATIOS:
+        assert f"| {name} |" in markdown
+    assert "| d. gateway" in markdown
+    assert str(json_path) in done.stdout
+
+
+def test_ten_second_loadtest_writes_locust_reports(tiny_model_base: Path, tmp_path: Path) -> None:
+    done = _run(["loadtest.run", "--users", "4", "--spawn-rate", "4", "--duration", "10s", "--wait", "0.1,0.3",
+                 "--tags", "uncached,cached,feedback,serving", "--model-base-path", str(tiny_model_base),
+                 "--reports-dir", str(tmp_path)], timeout=300)
+
+    [run_dir] = [path for path in tmp_path.iterdir() if path.is_dir()]
+    assert (run_dir / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+    with (run_dir / "locust_stats.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert LOCUST_COLUMNS <= set(rows[0])
+    by_name = {row["Name"]: row for row in rows}
+    for name in ("/login", "/model/predict [uncached]", "/model/predict [cached]", "/feedback/",
+                 "serving :predict", "Aggregated"):
+        assert int(by_name[name]["Request Count"]) > 0, name
+        assert int(by_name[name]["Failure Count"]) == 0, (name, (run_dir / "locust_failures.csv").read_text())
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["users"] == 4
+    [single] = summary["runs"].values()
+    assert single["replicas"] == 1
+    assert {row["name"] for row in single["stats"]} >= {"/model/predict [cached]", "all requests"}
+    table_header = next(line for line in done.stdout.splitlines() if line.startswith("request"))
+    assert all(column in table_header for column in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failures"))
+    # The stack it started is gone: its gateway port answers no more.
+    assert "stopped the stack" in done.stdout

@@ -1,0 +1,1 @@
+"""Session fixtures that export models once per test session (owned by the export_model work)."""

@@ -1,0 +1,185 @@
+"""`make run` as a new user meets it: a fresh copy of the repository, one command, a working product."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.procs import PYTHON, REPO_ROOT, free_port
+
+CAT_CLASSES = {"tabby", "tiger_cat", "Egyptian_cat"}
+# `make -o` treats the shared venv's install stamp as up to date: never reinstall it from the copy.
+KEEP_VENV = "{VENV}/.installed"
+
+
+def fresh_copy(dest: Path) -> Path:
+    """What `git clone` gives: tracked files plus new ones git does not ignore (works before a commit)."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+def processes_under(folder: Path) -> list[str]:
+    """Command lines of live processes whose working directory is inside `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def http_json(url: str, data: bytes | None = None, headers: dict | None = None) -> dict:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def multipart(field: str, filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = "----stacktestboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def chelsea_jpeg() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.chelsea()).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def stack_env(clone: Path) -> dict[str, str]:
+    """Free ports so the test never collides with a `make run` on the default ones; the repo's own venv
+    so the test spends its time on the product, not on a second install (CI's `make test` did that)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env.update(
+        {
+            "VENV": str(Path(PYTHON).parent.parent),
+            "SERVING_PORT": str(free_port()),
+            "SERVING_REST_PORT": str(free_port()),
+            "GATEWAY_PORT": str(free_port()),
+            "GRADIO_SERVER_PORT": str(free_port()),
+            "READY_TIMEOUT": "600",
+        }
+    )
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_product_and_stops_cleanly(tmp_path: Path) -> None:
+    clone = fresh_copy(tmp_path / "clone")
+    env = stack_env(clone)
+    log = (tmp_path / "make-run.log").open("w+")
+    make = subprocess.Popen(
+        ["make", "run", "-o", KEEP_VENV.format(**env)],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 900
+        while "Open the web page" not in Path(log.name).read_text():
+            assert make.poll() is None, f"make run exited early:\n{Path(log.name).read_text()}"
+            assert time.monotonic() < deadline, f"make run not ready:\n{Path(log.name).read_text()}"
+            time.sleep(1)
+        output = Path(log.name).read_text()
+        model = "resnet50" if "Falling back" not in output else "efficientnet-lite0"
+        if model == "efficientnet-lite0":  # offline, as on this machine: the banner says what happened
+            assert "Could not export resnet50" in output
+            assert "RESNET50_WEIGHTS" in output
+
+        gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        form = urllib.parse.urlencode({"username": "admin@example.com", "password": "admin"}).encode()
+        token = http_json(f"{gateway}/login", form)["access_token"]
+        body, content_type = multipart("file", "chelsea.jpg", chelsea_jpeg())
+        result = http_json(
+            f"{gateway}/model/predict",
+            body,
+            {"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        )
+        assert result["success"] is True
+        assert result["model"]["name"] == model
+        if model == "efficientnet-lite0":  # real weights: the cat must be a cat
+            assert result["prediction"] in CAT_CLASSES
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/", timeout=30) as page:
+            assert page.status == 200
+            assert b"gradio" in page.read().lower()
+
+        for service in ("serving", "gateway", "frontend"):
+            assert (clone / "var" / "log" / f"{service}.log").exists()
+
+        stop = subprocess.run(
+            ["make", "stop", "-o", KEEP_VENV.format(**env)],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert make.wait(timeout=60) == 0
+        time.sleep(1)
+        assert processes_under(clone) == []
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+def test_port_in_use_names_the_port_and_its_variable(tmp_path: Path, tiny_model_base: Path) -> None:
+    env = stack_env(tmp_path)
+    env.update({"MODEL": "tiny", "MODELS_DIR": str(tiny_model_base.parent), "VAR_DIR": str(tmp_path / "var")})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(env["GATEWAY_PORT"])))
+        busy.listen()
+        result = subprocess.run(
+            [PYTHON, "-m", "stack", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert f"port {env['GATEWAY_PORT']}" in result.stdout
+    assert "GATEWAY_PORT=" in result.stdout
+    assert processes_under(tmp_path) == []
