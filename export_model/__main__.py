@@ -1,4 +1,4 @@
-"""``python -m export_model --model resnet50 [--weights imagenet|random|PATH] [--version N] [--out models]``."""
+"""CLI: ``python -m export_model --model M [--weights imagenet|random|PATH] [--version N] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from export_model.models import DEFAULT_WEIGHTS, MODELS
+from export_model.choices import DEFAULT_WEIGHTS, MODELS, WEIGHT_KEYWORDS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -22,17 +22,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "efficientnet-lite0: bundled (default) | random | PATH to a .pth; tiny: random",
     )
     parser.add_argument("--version", type=int, help="version number (default: the next free one)")
-    parser.add_argument("--out", type=Path, default=Path("models"), help="models base folder (default: models)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("models"), help="models base folder (default: models)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    weights = args.weights or DEFAULT_WEIGHTS[args.model]
+    if (
+        weights not in WEIGHT_KEYWORDS and not Path(weights).is_file()
+    ):  # answer before paying for importing TF
+        print(f"export_model: error: --weights {weights}: no such file", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from export_model.errors import ExportError
     from export_model.exporter import export
 
-    weights = args.weights or DEFAULT_WEIGHTS[args.model]
     try:
         path = export(args.model, weights, args.out, args.version)
     except ExportError as exc:

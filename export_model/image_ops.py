@@ -12,7 +12,44 @@ import tensorflow as tf
 
 Resize = Callable[[tf.Tensor], tf.Tensor]
 
-DECODE_ERROR = "image_bytes[{}] is not a decodable JPEG, PNG, GIF or BMP image (undecodable elements: {})"
+# Pillow's decompression-bomb threshold (the original project decoded with Pillow): a few KB of PNG can
+# declare billions of pixels, so the header is checked before anything is decoded.
+MAX_PIXELS = 89_478_485
+DECODE_ERROR = (
+    "image_bytes[{}] is not a decodable JPEG, PNG, GIF or BMP image of at most "
+    f"{MAX_PIXELS} pixels (undecodable elements: {{}})"
+)
+
+
+def _header_uint(data: tf.Tensor, offset: int, length: int, little_endian: bool) -> tf.Tensor:
+    """An unsigned integer read from the file header (fails if the file is too short)."""
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8), tf.int64)
+    if little_endian:
+        raw = tf.reverse(raw, [0])
+    return tf.reduce_sum(raw * tf.constant([256 ** (length - 1 - i) for i in range(length)], tf.int64))
+
+
+def _bmp_dimension(data: tf.Tensor, offset: int) -> tf.Tensor:
+    value = _header_uint(data, offset, 4, little_endian=True)
+    return tf.abs(tf.where(value >= 2**31, value - 2**32, value))  # signed: negative height = top-down
+
+
+def declared_pixels(image_bytes: tf.Tensor) -> tf.Tensor:
+    """Width x height as the header declares it, without decoding (0 for an unknown format)."""
+    jpeg = tf.io.is_jpeg(image_bytes)
+    png = tf.equal(tf.strings.substr(image_bytes, 0, 4, unit="BYTE"), b"\x89PNG")
+    gif = tf.equal(tf.strings.substr(image_bytes, 0, 3, unit="BYTE"), b"GIF")
+    bmp = tf.equal(tf.strings.substr(image_bytes, 0, 2, unit="BYTE"), b"BM")
+    return tf.case(
+        [
+            (jpeg, lambda: tf.reduce_prod(tf.image.extract_jpeg_shape(image_bytes, tf.int64)[:2])),
+            (png, lambda: _header_uint(image_bytes, 16, 4, False) * _header_uint(image_bytes, 20, 4, False)),
+            (gif, lambda: _header_uint(image_bytes, 6, 2, True) * _header_uint(image_bytes, 8, 2, True)),
+            (bmp, lambda: _bmp_dimension(image_bytes, 18) * _bmp_dimension(image_bytes, 22)),
+        ],
+        default=lambda: tf.constant(0, tf.int64),
+        exclusive=True,
+    )
 
 
 def decode(image_bytes: tf.Tensor) -> tf.Tensor:
@@ -21,6 +58,9 @@ def decode(image_bytes: tf.Tensor) -> tf.Tensor:
     JPEGs use libjpeg's accurate integer IDCT, which Pillow uses too; TensorFlow's default (INTEGER_FAST)
     differs from Pillow by up to 5 levels per pixel.
     """
+    too_big = tf.debugging.assert_less_equal(declared_pixels(image_bytes), tf.constant(MAX_PIXELS, tf.int64))
+    with tf.control_dependencies([too_big]):
+        image_bytes = tf.identity(image_bytes)
     image = tf.cond(
         tf.io.is_jpeg(image_bytes),
         lambda: tf.io.decode_jpeg(image_bytes, channels=3, dct_method="INTEGER_ACCURATE"),
@@ -74,7 +114,7 @@ def pil_nearest_resize(size: int) -> Resize:
 
 
 def center_crop_bicubic_resize(size: int, crop_padding: int = 32) -> Resize:
-    """The EfficientNet evaluation crop: the central ``size / (size + 32)`` of the shorter side, bicubic resize.
+    """EfficientNet's evaluation crop: the central ``size / (size + 32)`` of the shorter side, bicubic.
 
     Mirrors ``_decode_and_center_crop`` of tensorflow/tpu's efficientnet ``preprocessing.py``.
     """
@@ -97,8 +137,8 @@ def center_crop_bicubic_resize(size: int, crop_padding: int = 32) -> Resize:
 def decode_batch(image_bytes: tf.Tensor, resize: Resize, size: int) -> tf.Tensor:
     """[batch] encoded images -> float32 [batch, size, size, 3] pixels in [0, 255] (bicubic may overshoot).
 
-    Each element is decoded inside a ``tf.data`` pipeline with ``ignore_errors`` so that a bad element does not
-    abort with a message that hides which one it was: the survivors are counted, and if any is missing an
+    Each element is decoded inside a ``tf.data`` pipeline with ``ignore_errors`` so that a bad element does
+    not abort with a message that hides which one it was: the survivors are counted, and if any is missing an
     assertion fails naming the index (TF Serving and the embedded server answer INVALID_ARGUMENT).
     """
     count = tf.shape(image_bytes)[0]

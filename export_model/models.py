@@ -10,11 +10,9 @@ import keras
 import tensorflow as tf
 
 from export_model import efficientnet_lite, image_ops, resnet50, tiny
+from export_model.choices import DEFAULT_WEIGHTS, MODELS
 from export_model.errors import ExportError
 from export_model.torch_state_dict import StateDictError, load_state_dict
-
-MODELS = ("resnet50", "efficientnet-lite0", "tiny")
-DEFAULT_WEIGHTS = {"resnet50": "imagenet", "efficientnet-lite0": "bundled", "tiny": "random"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,9 @@ def _efficientnet_lite0(weights: str) -> BuiltModel:
         try:
             efficientnet_lite.load_weights(network, load_state_dict(path))
         except (StateDictError, efficientnet_lite.WeightMismatchError) as exc:
-            raise ExportError(f"--weights {weights}: cannot use {path} for efficientnet-lite0: {exc}") from exc
+            raise ExportError(
+                f"--weights {weights}: cannot use {path} for efficientnet-lite0: {exc}"
+            ) from exc
     return BuiltModel(
         name="efficientnet-lite0",
         architecture="EfficientNet-Lite0 (Keras port of tensorflow/tpu efficientnet/lite, no SE, ReLU6)",

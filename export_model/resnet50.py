@@ -20,8 +20,8 @@ OFFLINE_HELP = (
 )
 
 
-def normalize(pixels):  # noqa: ANN001, ANN201 - tf tensors
-    """Exactly ``keras.applications.resnet50.preprocess_input``: RGB -> BGR, minus the ImageNet channel means."""
+def normalize(pixels):
+    """Exactly ``keras.applications.resnet50.preprocess_input``: RGB -> BGR, minus ImageNet channel means."""
     return keras.applications.resnet50.preprocess_input(pixels)
 
 

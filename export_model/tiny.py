@@ -8,7 +8,7 @@ IMAGE_SIZE = 224
 NUM_CLASSES = 1000
 
 
-def normalize(pixels):  # noqa: ANN001, ANN201 - tf tensors
+def normalize(pixels):
     return pixels / 127.5 - 1.0
 
 
@@ -17,7 +17,12 @@ def build_network(seed: int = 0) -> keras.Model:
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="normalized_image")
     x = keras.layers.AveragePooling2D(8, name="downsample")(inputs)
     x = keras.layers.Conv2D(
-        8, 3, strides=2, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed), name="conv"
+        8,
+        3,
+        strides=2,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed),
+        name="conv",
     )(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(

@@ -66,16 +66,20 @@ class _TensorRef:
             return np.zeros(self.shape, dtype=data.dtype)
         last = self.offset + sum((dim - 1) * step for dim, step in zip(self.shape, self.stride, strict=True))
         if self.offset < 0 or last >= data.size or any(step < 0 for step in self.stride):
-            raise StateDictError(f"tensor view {self.shape}/{self.stride} is outside storage {self.storage.key}")
+            raise StateDictError(
+                f"tensor view {self.shape}/{self.stride} is outside storage {self.storage.key}"
+            )
         itemsize = data.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset :], shape=self.shape, strides=[step * itemsize for step in self.stride]
         )
-        return np.array(view)  # a contiguous copy that owns its memory
+        return np.array(view, order="C")  # a C-contiguous copy that owns its memory
 
 
 def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple, stride: tuple, *extra: Any) -> _TensorRef:
-    return _TensorRef(storage, int(offset), tuple(int(d) for d in shape), tuple(int(s) for s in stride), extra)
+    return _TensorRef(
+        storage, int(offset), tuple(int(d) for d in shape), tuple(int(s) for s in stride), extra
+    )
 
 
 def _rebuild_parameter(tensor: _TensorRef, *_: Any) -> _TensorRef:
@@ -103,7 +107,8 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a state_dict file")
 
     def persistent_load(self, pid: Any) -> _Storage:
-        # legacy: ('storage', type, key, location, numel, view_metadata); zip: ('storage', type, key, location, numel)
+        # legacy: ('storage', type, key, location, numel, view_metadata)
+        # zip:    ('storage', type, key, location, numel)
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
         storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
@@ -122,9 +127,14 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise StateDictError(f"{path} is not a file")
-    if zipfile.is_zipfile(path):
-        return _load_zip(path)
-    return _load_legacy(path)
+    try:
+        return _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    except StateDictError:
+        raise
+    except Exception as exc:  # a corrupt file fails in many ways (pickle, struct, zip, numpy)
+        raise StateDictError(
+            f"{path} is not a readable PyTorch state_dict: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _materialize(obj: Any) -> dict[str, np.ndarray]:

@@ -34,7 +34,9 @@ def publishing(base: Path, version: int) -> Iterator[Path]:
         raise ExportError(f"--version must be a positive integer, got {version}")
     final = base / str(version)
     if final.exists():
-        raise ExportError(f"{final} already exists; versions are never overwritten (omit --version for the next)")
+        raise ExportError(
+            f"{final} already exists; versions are never overwritten (omit --version for the next)"
+        )
     base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
     try:

@@ -23,7 +23,7 @@ _ALLOWED = re.compile(r"allowed_batch_sizes\s*:\s*(\d+)")
 
 
 def batch_sizes(config: Path = BATCHING_CONFIG) -> list[int]:
-    """``allowed_batch_sizes`` from the server's batching.config (TF Serving text format), else the defaults."""
+    """``allowed_batch_sizes`` from the server's batching.config (TF Serving text format), else defaults."""
     if config.is_file():
         found = sorted({int(size) for size in _ALLOWED.findall(config.read_text()) if int(size) > 0})
         if found:
@@ -39,7 +39,9 @@ def sample_jpeg(size: int = 64) -> bytes:
 
 
 def request(model_name: str, images: Sequence[bytes]) -> predict_pb2.PredictRequest:
-    req = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE))
+    req = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE)
+    )
     req.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)]))
     return req
 

@@ -18,7 +18,7 @@ from frontend.gateway_client import GatewayClient, GatewayError, Prediction, Ses
 log = logging.getLogger(__name__)
 
 CORRECT, WRONG = "Correct", "Wrong"
-FEEDBACK_HEADERS = ["Image", "Predicted", "Score", "Feedback"]
+FEEDBACK_HEADERS = ["When (UTC)", "Image", "Predicted", "Score", "Feedback"]
 
 CSS = """
 #signed-in-as { align-self: center; }
@@ -63,25 +63,39 @@ def _feedback_text(verdict: str, right_label: str | None, comment: str | None) -
     return "; ".join(parts)
 
 
+def _when(value: Any) -> str:
+    """'2026-11-27T08:26:01.123+00:00' -> '2026-11-27 08:26' (what a person reads; UTC as stored)."""
+    text = str(value or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 else text
+
+
 def _feedback_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    """Newest first, the score as a percentage like the bars show it."""
     rows = []
-    for item in items:
+    for item in sorted(items, key=lambda i: i.get("id") or 0, reverse=True):
         score = item.get("score")
         rows.append(
             [
+                _when(item.get("created_at")),
                 item.get("image_file_name", ""),
                 item.get("predicted_class", ""),
-                f"{float(score):.3f}" if isinstance(score, int | float) else (score or ""),
+                f"{float(score):.1%}" if isinstance(score, int | float) else (score or ""),
                 item.get("feedback", ""),
             ]
         )
     return rows
 
 
+UNSURE_BELOW = 0.05  # a top score this low shows as "0%" bars: say so in words
+
+
 def _model_line(pred: Prediction) -> str:
     source = "answered from the cache" if pred.cached else "computed now"
     version = f" version **{pred.model_version}**" if pred.model_version else ""
-    return f"Model **{pred.model_name or 'unknown'}**{version} · {source}"
+    line = f"Model **{pred.model_name or 'unknown'}**{version} · {source}"
+    if pred.score < UNSURE_BELOW:
+        line += f"  \nThe model is unsure about this photo: its best guess scores only {pred.score:.2%}."
+    return line
 
 
 def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -> gr.Blocks:
@@ -121,12 +135,12 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                             elem_id="photo",
                         )
                         classify_btn = gr.Button("Classify", variant="primary")
+                        classify_msg = _message_line("Classify message")  # next to the photo it is about
                         if examples:
                             gr.Examples([[str(p)] for p in examples], inputs=image, label="Or try one")
                     with gr.Column(min_width=300):
                         result = gr.Label(num_top_classes=5, label="Top 5 labels", elem_id="top5")
                         model_info = gr.Markdown(label="Model")
-                        classify_msg = _message_line("Classify message")
                         with gr.Group(visible=False) as feedback_box:
                             verdict = gr.Radio([CORRECT, WRONG], label="Is the top label right?")
                             right_label = gr.Dropdown(
@@ -142,7 +156,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                                 filterable=True,
                                 visible=False,
                             )
-                            comment = gr.Textbox(label="Comment (optional)", lines=2)
+                            comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=1500)
                             send_btn = gr.Button("Send feedback")
                         feedback_msg = _message_line("Feedback message")
                 with gr.Tab("My feedback") as my_feedback_tab:
@@ -153,6 +167,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                         interactive=False,
                         wrap=True,
                         label="My feedback",
+                        show_label=False,
                     )
 
         feedback_inputs = [verdict, right_label, comment]
@@ -200,7 +215,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                 signed_out: gr.Column(visible=False),
                 signed_in: gr.Column(visible=True),
                 auth_msg: _status(""),
-                who: f"Signed in as **{user.name}** ({user.email})",
+                who: f"Signed in as **{user.name}** `{user.email}`",  # code span: no mailto link
                 table: None,
                 **cleared_results(),
             }

@@ -33,7 +33,7 @@ import httpx
 from loadtest import payloads
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, run_load
-from loadtest.machine import describe, one_line
+from loadtest.machine import CpuMeter, describe, one_line
 from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
 from tests.procs import REPO_ROOT
 
@@ -122,7 +122,9 @@ def predict_request(model_name: str, image: bytes) -> bytes:
     return request.SerializeToString()
 
 
-async def measure_grpc(target: str, model_name: str, plan: Plan, nonce: int) -> dict[str, Any]:
+async def measure_grpc(
+    target: str, model_name: str, plan: Plan, nonce: int, watch: dict[str, int]
+) -> dict[str, Any]:
     from tensorflow_serving.apis import predict_pb2
 
     requests = [predict_request(model_name, image) for image in jpeg_pool(plan.model_requests, nonce)]
@@ -152,6 +154,7 @@ async def measure_grpc(target: str, model_name: str, plan: Plan, nonce: int) -> 
             plan.warmup_requests,
             plan.model_requests,
             plan.model_seconds,
+            watch,
         )
 
 
@@ -183,7 +186,9 @@ def _gateway_call(
     return call
 
 
-async def measure_gateway(url: str, plan: Plan, nonce: int, email: str, password: str) -> dict[str, Any]:
+async def measure_gateway(
+    url: str, plan: Plan, nonce: int, email: str, password: str, watch: dict[str, int]
+) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         headers = await _sign_in(client, email, password)
@@ -202,6 +207,7 @@ async def measure_gateway(url: str, plan: Plan, nonce: int, email: str, password
             plan.warmup_requests,
             plan.model_requests,
             plan.model_seconds,
+            watch,
         )
         say("  d. gateway, repeated pictures …")
         repeated = bodies(plan.cached_pool, nonce + 4, "repeated")
@@ -219,18 +225,32 @@ async def measure_gateway(url: str, plan: Plan, nonce: int, email: str, password
             plan.warmup_requests * 4,
             plan.cached_requests,
             plan.cached_seconds,
+            watch,
         )
     return {"uncached": uncached, "cached": cached}
 
 
 async def _measure(
-    warmup: Call, measured: Call, concurrency: int, warmup_requests: int, max_requests: int, seconds: float
+    warmup: Call,
+    measured: Call,
+    concurrency: int,
+    warmup_requests: int,
+    max_requests: int,
+    seconds: float,
+    watch: dict[str, int],
 ) -> dict[str, Any]:
     await run_load(warmup, concurrency=concurrency, max_requests=warmup_requests, time_cap=seconds)
-    result = (
-        await run_load(measured, concurrency=concurrency, max_requests=max_requests, time_cap=seconds)
-    ).summary()
-    result.update(max_requests=max_requests, time_cap_s=seconds, warmup_requests=warmup_requests)
+    meter = CpuMeter(watch)
+    meter.start()
+    load = await run_load(measured, concurrency=concurrency, max_requests=max_requests, time_cap=seconds)
+    result = load.summary()
+    result.update(meter.stop(len(load.latencies_ms) + load.errors))
+    result.update(
+        max_requests=max_requests,
+        time_cap_s=seconds,
+        warmup_requests=warmup_requests,
+        load_average_1m=round(os.getloadavg()[0], 2),
+    )
     return result
 
 
@@ -246,6 +266,12 @@ def _row(label: str, figures: dict[str, Any]) -> str:
         f"| {label} | {figures['throughput_rps']:.2f} req/s | {figures['p50_ms']:.1f} | "
         f"{figures['p95_ms']:.1f} | {figures['p99_ms']:.1f} | {figures['ok']} | {figures['errors']} |"
     )
+
+
+def _cpu_cell(figures: dict[str, Any], name: str) -> str:
+    if name not in figures["cpu_ms_per_request"]:
+        return "–"
+    return f"{figures['cpu_ms_per_request'][name]:.1f} ms ({figures['cores_busy'][name]:.2f} cores)"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -271,6 +297,17 @@ def markdown(report: dict[str, Any]) -> str:
     if "c_gateway_uncached" in m:
         lines.append(_row(f"c. gateway, {c_} clients, distinct pictures", m["c_gateway_uncached"]))
         lines.append(_row(f"d. gateway, {c_} clients, cached pictures", m["d_gateway_cached"]))
+    lines += [
+        "",
+        "Where the CPU went during each measurement (ms of CPU per request; cores busy on average):",
+        "",
+        "| measurement | serving | gateway | load generator | load average |",
+        "|---|---|---|---|---|",
+    ]
+    for key, figures in m.items():
+        if "cpu_ms_per_request" in figures:
+            cells = [_cpu_cell(figures, name) for name in ("serving", "gateway", "load generator")]
+            lines.append(f"| {key} | {' | '.join(cells)} | {figures['load_average_1m']} |")
     lines += ["", "| ratio | value | target |", "|---|---|---|"]
     for name, value in report["ratios"].items():
         target = TARGETS.get(name)
@@ -331,7 +368,10 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
             word = "on" if batching else "off"
             replicas = stack.start_serving(1, batching=batching)
             say(f"b. serving over gRPC, {plan.concurrency} clients, batching {word} …")
-            figures = asyncio.run(measure_grpc(replicas[0].grpc_target, model_base.name, plan, nonce + 10))
+            watch = {"serving": replicas[0].service.proc.pid}
+            figures = asyncio.run(
+                measure_grpc(replicas[0].grpc_target, model_base.name, plan, nonce + 10, watch)
+            )
             measurements[f"b_serving_batching_{word}"] = figures
             say(
                 f"  {figures['throughput_rps']:.2f} req/s, p50 {figures['p50_ms']:.0f} ms, "
@@ -340,8 +380,10 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
             if not batching:
                 stack.stop_serving(replicas)
         if not args.serving_only:
-            url = stack.start_gateway(stack.replicas, access_log=args.access_log)
-            gateway = asyncio.run(measure_gateway(url, plan, nonce + 20, args.email, args.password))
+            url = stack.start_gateway(stack.replicas, workers=args.gateway_workers)
+            assert stack.gateway is not None
+            watch = {"serving": stack.replicas[0].service.proc.pid, "gateway": stack.gateway.proc.pid}
+            gateway = asyncio.run(measure_gateway(url, plan, nonce + 20, args.email, args.password, watch))
             measurements["c_gateway_uncached"] = gateway["uncached"]
             measurements["d_gateway_cached"] = gateway["cached"]
 
@@ -360,6 +402,7 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
         },
         "settings": {
             "concurrency": plan.concurrency,
+            "gateway_workers": args.gateway_workers,
             "batch_sizes": list(batch_sizes),
             "request_timeout_s": 60,
             "target": "127.0.0.1 only",
@@ -403,7 +446,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--models-dir", type=Path, default=BENCH_MODELS_DIR)
     parser.add_argument("--model-base-path", type=Path, help="use this exported model folder as it is")
     parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR)
-    parser.add_argument("--access-log", action="store_true", help="keep uvicorn's access log on")
+    parser.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--email", default="admin@example.com")
     parser.add_argument("--password", default="admin")
     args = parser.parse_args(argv)

@@ -185,10 +185,7 @@ def side_by_side(runs: dict[str, list[dict[str, Any]]]) -> str:
     names = list(dict.fromkeys(row["name"] for rows in runs.values() for row in rows))
     width = max(len(name) for name in names)
     by_name = {label: {row["name"]: row for row in rows} for label, rows in runs.items()}
-    lines = [
-        f"{'':<{width}}  " + "  ".join(f"{c:>20}" for c in COLUMNS),
-        f"{'request':<{width}}  " + "  ".join(f"{' | '.join(labels):>20}" for _ in COLUMNS),
-    ]
+    lines = [f"{'request':<{width}}  " + "  ".join(f"{c:>20}" for c in COLUMNS)]
     for name in names:
         cells = [" | ".join(_cell(by_name[label].get(name), c) for label in labels) for c in COLUMNS]
         lines.append(f"{name:<{width}}  " + "  ".join(f"{cell:>20}" for cell in cells))
@@ -251,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     say(f"model: {summary['model']['name']} — {summary['model']['note']}")
     if args.compare:
-        say("replicas 1 | 2")
+        say("each cell: 1 replica | 2 replicas")
         say(side_by_side({label: run["stats"] for label, run in summary["runs"].items()}))
     else:
         say(table(next(iter(summary["runs"].values()))["stats"]))

@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -149,7 +149,8 @@ class LocalStack:
         )
         return started
 
-    def start_gateway(self, replicas: list[Replica], access_log: bool = False) -> str:
+    def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
+        """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
         port = 8000 if port_is_free(LOCAL, 8000) else free_port()
         env = {
             "DATABASE_URL": f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
@@ -158,20 +159,8 @@ class LocalStack:
             "UPLOAD_DIR": str(self.workdir / "uploads"),
             "SECRET_KEY": secrets.token_urlsafe(32),
         }
-        args = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "gateway.main:app",
-            "--host",
-            LOCAL,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        if not access_log:
-            args.append("--no-access-log")
+        args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", LOCAL, "--port", str(port)]
+        args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log", *extra_args]
         self.gateway = self._start(args, self.workdir / "gateway.log", env)
         self.gateway_url = f"http://{LOCAL}:{port}"
         self.gateway.wait_ready(lambda: http_ok(f"{self.gateway_url}/ready"), READY_TIMEOUT, "gateway")

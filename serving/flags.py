@@ -88,7 +88,9 @@ def parse_flags(argv: Sequence[str]) -> Flags:
     if args.model_config_file is None and args.model_base_path is None:
         parser.error("either --model_config_file or --model_base_path is required")
     if args.model_config_file is not None and args.model_base_path is not None:
-        parser.error("--model_config_file and --model_base_path are mutually exclusive")
+        log.warning(
+            "--model_config_file is given: --model_name/--model_base_path are ignored (as in TF Serving)"
+        )
     if args.file_system_poll_wait_seconds <= 0:
         # TF Serving polls once and never again for 0 or less; a version can still be loaded at start.
         log.warning("file_system_poll_wait_seconds <= 0: versions are loaded once at start, never polled")

@@ -117,13 +117,13 @@ class ModelManager:
         aspired = model.aspired(on_disk)
         for version in aspired:
             entry = model.versions.get(version)
-            if entry is None or (
-                entry.state == State.END
-                and entry.servable is None
-                and entry.error
-                and entry.attempts < MAX_LOAD_ATTEMPTS
-            ):
-                self._load(model, entry or VersionEntry(version))
+            if entry is None:
+                self._load(model, VersionEntry(version))
+            elif entry.state == State.END and entry.servable is None:
+                if not entry.error:  # unloaded earlier and aspired again (e.g. a newer folder was removed)
+                    entry.attempts = 0
+                if entry.attempts < MAX_LOAD_ATTEMPTS:
+                    self._load(model, entry)
         # Unload only once every aspired version that can load has loaded (availability preserving).
         if any(model.versions.get(v) is None or model.versions[v].state == State.LOADING for v in aspired):
             return

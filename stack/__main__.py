@@ -73,10 +73,8 @@ def run(settings: StackSettings) -> int:
         say("")
         say(f"Open the web page:  http://{settings.host}:{settings.frontend_port}")
         say(f"Gateway API docs:   http://{settings.host}:{settings.gateway_port}/docs")
-        say(
-            f"Model ({model}):    gRPC {settings.host}:{settings.serving_port}, "
-            f"REST http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
-        )
+        rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
+        say(f"Model server:       {model}, gRPC {settings.host}:{settings.serving_port}, REST {rest}")
         say("Sign in as admin@example.com / admin (ADMIN_EMAIL / ADMIN_PASSWORD change it).")
         say("Ctrl-C (or `make stop` in another terminal) stops everything.")
         while True:

@@ -63,7 +63,10 @@ def fingerprint(version_dir: Path) -> str:
 def cache_roots(version_dir: Path) -> list[Path]:
     """Where the cache may live, preferred first."""
     user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return [version_dir / CACHE_SUBDIR, user_cache / "image-classifier" / "openvino" / fingerprint(version_dir)]
+    return [
+        version_dir / CACHE_SUBDIR,
+        user_cache / "image-classifier" / "openvino" / fingerprint(version_dir),
+    ]
 
 
 def find(version_dir: Path, kind: str) -> Artefact | None:
@@ -79,13 +82,20 @@ def find(version_dir: Path, kind: str) -> Artefact | None:
             log.info("ignoring stale OpenVINO cache %s", directory)
             continue
         if (directory / MODEL_FILE).exists():
-            return Artefact(directory, FrontSpec.from_json(info["front"]), info["labels"], info["top_k"], info)
+            return Artefact(
+                directory, FrontSpec.from_json(info["front"]), info["labels"], info["top_k"], info
+            )
     return None
 
 
 def write(version_dir: Path, kind: str, model: ov.Model, info: dict[str, Any]) -> Artefact:
     """Save `model` as the cached IR of `kind`, atomically; returns where it ended up."""
-    info = {**info, "kind": kind, "source_fingerprint": fingerprint(version_dir), "openvino_version": ov.get_version()}
+    info = {
+        **info,
+        "kind": kind,
+        "source_fingerprint": fingerprint(version_dir),
+        "openvino_version": ov.get_version(),
+    }
     errors = []
     for root in cache_roots(version_dir):
         try:

@@ -60,7 +60,7 @@ class Converted:
 
 
 def _probe_images() -> list[bytes]:
-    """Deterministic PNGs (decoded identically by TF and Pillow) of sizes that tell the resizers apart."""
+    """Deterministic images of sizes that tell the resizers apart; PNG, plus JPEG to tell the DCTs apart."""
     rng = np.random.default_rng(20240607)
     images = []
     for height, width in ((240, 320), (375, 500), (97, 131), (224, 224), (451, 300), (64, 48)):
@@ -68,9 +68,10 @@ def _probe_images() -> list[bytes]:
         smooth = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=-1)
         texture = rng.integers(0, 64, size=(height, width, 3))
         pixels = np.clip(smooth + texture, 0, 255).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "PNG")
-        images.append(buffer.getvalue())
+        for fmt in ("PNG", "JPEG"):
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, fmt, quality=90)
+            images.append(buffer.getvalue())
     return images
 
 
@@ -174,8 +175,15 @@ class _GraphCut:
         return graph_def
 
     def pixel_function(self) -> Any:
-        """encoded bytes -> the graph's own pixel batch (the reference the numpy front must match)."""
+        """encoded bytes -> the graph's own pixel batch (the reference the numpy front must match).
+
+        The export's saved `pixels` function when it has one (it is that stage exactly); otherwise the
+        frozen graph up to the cut.
+        """
         tf = self.tf
+        saved = getattr(self._loaded, "pixels", None)
+        if saved is not None and callable(saved):
+            return saved
         (bytes_input,) = [op for op in self.placeholders if op.outputs[0].dtype == tf.string]
 
         def body(image_bytes: Any) -> Any:
@@ -190,12 +198,18 @@ def _choose_front(cut: _GraphCut, probes: list[bytes]) -> FrontSpec:
     dtype = cut.pixels.dtype.name
     errors = {}
     for method, crop, padding in CANDIDATE_FRONTS:
-        spec = FrontSpec(height, width, method, crop, padding, dtype)
-        mine = np.stack([prepare(data, spec) for data in probes])
-        errors[(method, crop)] = float(np.abs(mine.astype(np.float64) - reference).max())
-        if errors[(method, crop)] <= PIXEL_TOLERANCE:
-            return spec
+        for dct in ("fast", "accurate"):
+            spec = FrontSpec(height, width, method, crop, padding, dtype, dct)
+            mine = np.stack([prepare(data, spec) for data in probes])
+            errors[(method, crop, dct)] = float(np.abs(mine.astype(np.float64) - reference).max())
+            if errors[(method, crop, dct)] <= PIXEL_TOLERANCE:
+                return spec
     raise ConversionError(f"the export's decode/resize matches none of the known ones (max errors: {errors})")
+
+
+def detect_front(version_dir: Path) -> FrontSpec:
+    """The decode/resize of an export, found by probing its graph (needs TensorFlow)."""
+    return _choose_front(_GraphCut(Path(version_dir)), _probe_images())
 
 
 def check_against_tensorflow(

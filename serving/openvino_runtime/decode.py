@@ -3,10 +3,11 @@
 The exported `serving_default` does `tf.io.decode_image(channels=3, expand_animations=False)` and a
 `tf.image.resize` per image. This module reproduces both, pixel for pixel where that is possible:
 
-* JPEG: simplejpeg is libjpeg-turbo driven like TensorFlow drives it (`JDCT_IFAST`, fancy upsampling,
-  errors on truncated data), so the decoded pixels are identical. Pillow would use the accurate integer DCT
-  and differ by up to ~17 levels (mean ~1) on the same files. Adobe CMYK JPEGs are converted with
-  TensorFlow's own integer formula.
+* JPEG: simplejpeg is libjpeg-turbo driven like TensorFlow drives it (fancy upsampling, errors on
+  truncated data, and the same DCT: `JDCT_IFAST` as `decode_image` uses, or `JDCT_ISLOW` where the graph
+  asks for `dct_method="INTEGER_ACCURATE"`), so the decoded pixels are identical. Pillow always uses the
+  accurate DCT: against `decode_image`'s fast one it differs by up to ~17 levels (mean ~1). Adobe CMYK
+  JPEGs are converted with TensorFlow's own integer formula.
 * PNG / GIF / BMP / WebP: Pillow, with TensorFlow's quirks copied: 16-bit PNG keeps the high byte,
   alpha is dropped (never composited), a transparent GIF pixel is black, an 8-bit BMP reads its palette
   indices as grey levels. Other formats are refused like `decode_image` refuses them.
@@ -26,6 +27,7 @@ import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 ResizeMethod = Literal["pil_nearest", "nearest", "bilinear", "bicubic"]
+JpegDct = Literal["fast", "accurate"]
 
 _ADOBE_APP14 = re.compile(rb"\xff\xee..Adobe", re.DOTALL)
 _FORMATS = {  # magic bytes, as TensorFlow's DecodeImage sniffs them
@@ -55,6 +57,7 @@ class FrontSpec:
     crop: Literal["none", "center"] = "none"
     crop_padding: int = 0
     dtype: str = "float32"  # of the batch the network part of the graph receives
+    jpeg_dct: JpegDct = "fast"  # "fast": decode_image's INTEGER_FAST; "accurate": INTEGER_ACCURATE
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,11 +76,12 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
-def _decode_jpeg(data: bytes) -> np.ndarray:
+def _decode_jpeg(data: bytes, dct: JpegDct) -> np.ndarray:
+    fast = dct == "fast"
     try:
         header = simplejpeg.decode_jpeg_header(data)
         if header[2] == "CMYK":  # (height, width, colorspace, subsampling)
-            cmyk = simplejpeg.decode_jpeg(data, colorspace="CMYK", fastdct=True, fastupsample=False)
+            cmyk = simplejpeg.decode_jpeg(data, colorspace="CMYK", fastdct=fast, fastupsample=False)
             cmyk = cmyk.astype(np.int32)
             k = cmyk[..., 3:4]
             if _ADOBE_APP14.search(data[:65536]):
@@ -85,7 +89,7 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
             else:
                 rgb = (255 - k) * (255 - cmyk[..., :3]) // 255
             return rgb.astype(np.uint8)
-        return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=False)
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=fast, fastupsample=False)
     except ValueError as exc:
         raise ImageDecodeError(f"invalid JPEG data: {exc}") from exc
 
@@ -111,7 +115,7 @@ def _decode_with_pillow(data: bytes, fmt: str) -> np.ndarray:
         raise ImageDecodeError(f"invalid {fmt} data: {exc}") from exc
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, jpeg_dct: JpegDct = "fast") -> np.ndarray:
     """Like `tf.io.decode_image(data, channels=3, expand_animations=False)`: uint8 [height, width, 3]."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ImageDecodeError(f"expected encoded image bytes, got {type(data).__name__}")
@@ -119,7 +123,7 @@ def decode(data: bytes) -> np.ndarray:
     fmt = _sniff(data)
     if fmt is None:
         raise ImageDecodeError("unknown image file format; one of JPEG, PNG, GIF, BMP, WebP required")
-    pixels = _decode_jpeg(data) if fmt == "JPEG" else _decode_with_pillow(data, fmt)
+    pixels = _decode_jpeg(data, jpeg_dct) if fmt == "JPEG" else _decode_with_pillow(data, fmt)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ImageDecodeError(f"decoded to an unusable shape {pixels.shape}")
     return pixels
@@ -175,7 +179,9 @@ def _bicubic_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarra
     delta = (in_loc_f - in_loc.astype(np.float32)).astype(np.float32)
     offset = np.rint(delta * np.float32(1024)).astype(np.int64)
     table = _CUBIC_TABLE
-    raw = np.stack([table[offset, 1], table[offset, 0], table[1024 - offset, 0], table[1024 - offset, 1]], axis=1)
+    raw = np.stack(
+        [table[offset, 1], table[offset, 0], table[1024 - offset, 0], table[1024 - offset, 1]], axis=1
+    )
     wanted = in_loc[:, None] + np.arange(-1, 3)[None, :]
     indices = np.clip(wanted, 0, in_size - 1)
     weights = np.where(indices == wanted, raw, np.float32(0)).astype(np.float32)
@@ -198,8 +204,12 @@ def _bicubic(image: np.ndarray, height: int, width: int) -> np.ndarray:
     rows, row_weights = _bicubic_weights(image.shape[0], height)
     cols, col_weights = _bicubic_weights(image.shape[1], width)
     image = image.astype(np.float32)
-    along_y = _weighted_sum([image[rows[:, k]] for k in range(4)], [row_weights[:, k, None, None] for k in range(4)])
-    return _weighted_sum([along_y[:, cols[:, k]] for k in range(4)], [col_weights[None, :, k, None] for k in range(4)])
+    along_y = _weighted_sum(
+        [image[rows[:, k]] for k in range(4)], [row_weights[:, k, None, None] for k in range(4)]
+    )
+    return _weighted_sum(
+        [along_y[:, cols[:, k]] for k in range(4)], [col_weights[None, :, k, None] for k in range(4)]
+    )
 
 
 def _center_crop(pixels: np.ndarray, spec: FrontSpec) -> np.ndarray:
@@ -238,4 +248,4 @@ def resize(pixels: np.ndarray, spec: FrontSpec) -> np.ndarray:
 
 def prepare(data: bytes, spec: FrontSpec) -> np.ndarray:
     """Encoded bytes -> one row of the network's input batch."""
-    return resize(decode(data), spec)
+    return resize(decode(data, spec.jpeg_dct), spec)

@@ -88,14 +88,16 @@ def calibration_set(front: FrontSpec) -> list[np.ndarray]:
 
 
 def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log.info) -> artefacts.Artefact:
-    """Quantize the cached f32 IR of `version_dir` (converting first if needed); write and return the int8 IR."""
+    """Quantize the f32 IR of `version_dir` (converting first if needed); write and return the int8 IR."""
     import nncf
     import openvino as ov
 
     version_dir = Path(version_dir)
     base = artefacts.ensure_f32(version_dir)
     samples = calibration_set(base.front)
-    progress(f"calibrating {version_dir} on {len(samples)} images ({len(CALIBRATION_PHOTOS)} photos x 12 variants)")
+    progress(
+        f"calibrating {version_dir} on {len(samples)} images ({len(CALIBRATION_PHOTOS)} photos x 12 variants)"
+    )
     started = time.perf_counter()
     model = ov.Core().read_model(base.xml)
     quantized = nncf.quantize(
@@ -131,12 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving.openvino_runtime.quantize",
         description="Build (or rebuild) the int8 OpenVINO IR of an exported model version.",
     )
-    parser.add_argument("--model-dir", type=Path, required=True, help="a version folder, e.g. models/resnet50/1")
+    parser.add_argument(
+        "--model-dir", type=Path, required=True, help="a version folder, e.g. models/resnet50/1"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even if a valid int8 IR is cached")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not (args.model_dir / "saved_model.pb").exists():
-        print(f"quantize: error: {args.model_dir} has no saved_model.pb (pass a version folder)", file=sys.stderr)
+        print(
+            f"quantize: error: {args.model_dir} has no saved_model.pb (pass a version folder)",
+            file=sys.stderr,
+        )
         return 2
     existing = artefacts.find(args.model_dir, "int8")
     if existing is not None and not args.force:

@@ -69,7 +69,9 @@ class OpenVINORuntime:
         self._compiled = core.compile_model(core.read_model(self._artefact.xml), "CPU", config)
         actual = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         if actual != _HINT[precision]:
-            raise UnsupportedPrecisionError(f"asked OpenVINO for {_HINT[precision]}, it compiled for {actual}")
+            raise UnsupportedPrecisionError(
+                f"asked OpenVINO for {_HINT[precision]}, it compiled for {actual}"
+            )
         count = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._requests: queue.Queue[ov.InferRequest] = queue.Queue()
         for _ in range(max(count, 1)):
@@ -132,3 +134,9 @@ class OpenVINORuntime:
         scores = np.take_along_axis(probabilities, class_ids, axis=1).astype(np.float32)
         labels = self.labels[class_ids].reshape(class_ids.shape)
         return labels, scores, class_ids
+
+    def signature_outputs(self, images: Sequence[bytes]) -> dict[str, np.ndarray]:
+        """`predict` shaped like the TF signature's outputs (labels as bytes, as TensorFlow returns them)."""
+        labels, scores, class_ids = self.predict(images)
+        encoded = np.array([label.encode("utf-8") for label in labels.ravel()], dtype=object)
+        return {"labels": encoded.reshape(labels.shape), "scores": scores, "class_ids": class_ids}

@@ -88,13 +88,41 @@ class LiveStack:
 
 
 @pytest.fixture(scope="session")
+def live_gateway_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def live_frontend(
+    live_gateway_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Service, str]]:
+    """`python -m frontend`, started before the model server so that both warm up at once."""
+    port = free_port()
+    env = {
+        "GATEWAY_URL": f"http://127.0.0.1:{live_gateway_port}",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    service = Service(
+        [PYTHON, "-m", "frontend"], tmp_path_factory.mktemp("frontend-live") / "frontend.log", env
+    )
+    try:
+        yield service, f"http://127.0.0.1:{port}/"
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
 def live_gateway_url(
-    tiny_model_base: Path, start_serving: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+    live_gateway_port: int,
+    tiny_model_base: Path,
+    start_serving: Callable[..., Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     serving = start_serving(tiny_model_base, "tiny")
     folder = tmp_path_factory.mktemp("frontend-live-gateway")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{live_gateway_port}"
     env = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'gw.db'}",
         "SERVING_TARGET": serving.grpc_target,
@@ -103,7 +131,16 @@ def live_gateway_url(
         "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
         "SECRET_KEY": "frontend-tests-" + "x" * 32,
     }
-    args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    args = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "gateway.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(live_gateway_port),
+    ]
     service = Service(args, folder / "gateway.log", env)
     try:
         service.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=120, what="gateway")
@@ -113,19 +150,8 @@ def live_gateway_url(
 
 
 @pytest.fixture(scope="session")
-def live_stack(live_gateway_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    folder = tmp_path_factory.mktemp("frontend-live")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = {
-        "GATEWAY_URL": live_gateway_url,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    service = Service([PYTHON, "-m", "frontend"], folder / "frontend.log", env)
-    try:
-        service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
-        yield LiveStack(live_gateway_url, url)
-    finally:
-        service.stop()
+def live_stack(live_frontend: tuple[Service, str], live_gateway_url: str) -> LiveStack:
+    """Model server (tiny model) + gateway + frontend, each a real process; the frontend is started first."""
+    service, url = live_frontend
+    service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
+    return LiveStack(live_gateway_url, url)

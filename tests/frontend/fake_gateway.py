@@ -9,6 +9,7 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -115,7 +116,11 @@ def create_app(state: FakeState | None = None) -> FastAPI:
 
     @app.post("/feedback/", status_code=201)
     async def add_feedback(email: Email, body: FeedbackIn) -> dict[str, Any]:
-        row = {"id": sum(map(len, state.feedback.values())) + 1, **body.model_dump()}
+        row = {
+            "id": sum(map(len, state.feedback.values())) + 1,
+            **body.model_dump(),
+            "created_at": datetime.now(UTC).isoformat(),
+        }
         state.feedback.setdefault(email, []).append(row)
         return row
 

@@ -104,8 +104,11 @@ def test_sign_in_classify_feedback_desktop(
         page.get_by_text("Thank you, your feedback is saved.").wait_for(timeout=TIMEOUT_MS)
 
         page.get_by_role("tab", name="My feedback").click()
-        row = page.get_by_text("wrong; right label: tabby; comment: seen from a real browser")
-        row.wait_for(timeout=TIMEOUT_MS)
+        feedback_cell = page.get_by_test_id("cell-0-4")
+        feedback_cell.get_by_text(
+            "wrong; right label: tabby; comment: seen from a real browser"
+        ).first.wait_for(timeout=TIMEOUT_MS)
+        assert page.get_by_test_id("cell-0-2").inner_text().strip() == labels[0]
         page.screenshot(path=test_output_dir / "frontend-desktop-my-feedback.png", full_page=True)
 
         page.get_by_role("button", name="Sign out").click()

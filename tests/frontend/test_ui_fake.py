@@ -27,7 +27,7 @@ def register(client: Client, name: str, email: str, password: str = "pw-123") ->
 
 def test_register_signs_in(fake_frontend: FakeFrontend) -> None:
     out = register(fake_frontend.client(), "Ann", "ann@example.com")
-    assert out[SIGNED_IN] == "Signed in as **Ann** (ann@example.com)"
+    assert out[SIGNED_IN] == "Signed in as **Ann** `ann@example.com`"
     assert out[MESSAGE] == ""
     assert out["Password"] == ""  # the typed password is cleared
 
@@ -41,7 +41,7 @@ def test_sign_in_and_wrong_password(fake_frontend: FakeFrontend) -> None:
     empty = outputs(client, "/sign_in", "", "")
     assert empty[MESSAGE] == "Enter your email and password."
     good = outputs(client, "/sign_in", "cy@example.com", "right")
-    assert good[SIGNED_IN] == "Signed in as **Cy** (cy@example.com)"
+    assert good[SIGNED_IN] == "Signed in as **Cy** `cy@example.com`"
 
 
 def test_email_taken(fake_frontend: FakeFrontend) -> None:
@@ -103,16 +103,21 @@ def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: l
     assert sent["Is the top label right?"] is None
     assert sent["Comment (optional)"] == ""
     (row,) = sent["My feedback"]["data"]
-    image_name = fake_frontend.state.feedback["gus@example.com"][0]["image_file_name"]
+    (stored,) = fake_frontend.state.feedback["gus@example.com"]
     assert row == [
-        image_name,
+        stored["created_at"][:10] + " " + stored["created_at"][11:16],
+        stored["image_file_name"],
         "tabby",
-        "0.610",
+        "61.0%",
         "wrong; right label: Egyptian_cat; comment: ears look Egyptian",
     ]
     assert shown["Top 5 labels"]["label"] == "tabby"
     listed = outputs(client, "/my_feedback")
     assert listed["My feedback"]["data"] == [row]
+
+    outputs(client, "/send_feedback", "Correct", None, "second")
+    newest_first = outputs(client, "/my_feedback")["My feedback"]["data"]
+    assert [r[4] for r in newest_first] == ["correct; comment: second", row[4]]
 
 
 def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
@@ -122,7 +127,7 @@ def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list
     outputs(hal, "/classify", handle_file(str(example_photos[2])))
     outputs(hal, "/send_feedback", "Correct", None, "hal's note")
     assert outputs(ivy, "/my_feedback")["My feedback"]["data"] == []
-    assert [r[3] for r in outputs(hal, "/my_feedback")["My feedback"]["data"]] == [
+    assert [r[4] for r in outputs(hal, "/my_feedback")["My feedback"]["data"]] == [
         "correct; comment: hal's note"
     ]
 
@@ -157,3 +162,17 @@ def test_token_never_reaches_the_page(fake_frontend: FakeFrontend, example_photo
     tokens = [t for t, email in fake_frontend.state.tokens.items() if email == "lu@example.com"]
     assert tokens
     assert not any(token in repr(seen) for token in tokens)
+
+
+def test_low_confidence_is_said_in_words() -> None:
+    """Scores under 1% show as '0%' bars; the model line must then say the model is unsure."""
+    from frontend.gateway_client import Prediction
+    from frontend.ui import _model_line
+
+    unsure = Prediction("hen", 0.0012, "x.png", [("hen", 0.0012)], "tiny", "1", cached=True)
+    assert _model_line(unsure) == (
+        "Model **tiny** version **1** · answered from the cache  \n"
+        "The model is unsure about this photo: its best guess scores only 0.12%."
+    )
+    sure = Prediction("tabby", 0.61, "x.png", [("tabby", 0.61)], "tiny", "1", cached=False)
+    assert "unsure" not in _model_line(sure)

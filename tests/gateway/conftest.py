@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -55,7 +55,7 @@ def upload_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(database_url: str, upload_root: Path) -> Iterator[callable]:
+def gateway_settings(database_url: str, upload_root: Path) -> Callable[..., Settings]:
     """Settings for a test app; keyword arguments override."""
 
     def make(**overrides: object) -> Settings:
@@ -68,7 +68,7 @@ def gateway_settings(database_url: str, upload_root: Path) -> Iterator[callable]
         }
         return Settings(**{**values, **overrides})
 
-    yield make
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +86,7 @@ def fake(fake_server: FakeServing) -> FakeServing:
 
 
 @pytest.fixture(scope="session")
-async def api(gateway_settings: callable, fake_server: FakeServing) -> AsyncIterator[Gateway]:
+async def api(gateway_settings: Callable[..., Settings], fake_server: FakeServing) -> AsyncIterator[Gateway]:
     """The app on this session's database, talking to the fake model server."""
     async with running_gateway(gateway_settings(serving_target=fake_server.target)) as gateway:
         yield gateway
@@ -133,11 +133,13 @@ async def real_api(gateway_settings, serving_a) -> AsyncIterator[Gateway]:
         yield gateway
 
 
-@pytest.fixture
-async def fresh_database_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture(scope="module")
+async def fresh_database_url(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """An empty database on this session's backend (for start-up and migration tests)."""
     if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fresh') / 'fresh.db'}"
         return
     name = f"gateway_fresh_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(_plain_dsn(database_url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ class Behaviour:
     mode: str = "ok"  # ok | unavailable | slow | invalid | not_found
     version: int = 3
     delay: float = 2.0
+    packed: bool = False  # numbers in tensor_content, as tf.make_tensor_proto writes them
     predict_calls: int = 0
     status_calls: int = 0
     request_ids: list[str] = field(default_factory=list)
@@ -52,7 +54,8 @@ class _Servicer(
         self.b.request_ids.append(dict(context.invocation_metadata()).get("x-request-id", ""))
         await self._misbehave(context)
         images = request.inputs["image_bytes"]
-        assert images.dtype == types_pb2.DT_STRING and len(images.string_val) == 1
+        assert images.dtype == types_pb2.DT_STRING
+        assert len(images.string_val) == 1
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = self.b.version
@@ -66,8 +69,12 @@ class _Servicer(
             tensor.tensor_shape.dim.add(size=1)
             tensor.tensor_shape.dim.add(size=5)
         response.outputs["labels"].string_val.extend(LABELS)
-        response.outputs["scores"].float_val.extend(SCORES)
-        response.outputs["class_ids"].int64_val.extend(CLASS_IDS)
+        if self.b.packed:
+            response.outputs["scores"].tensor_content = array.array("f", SCORES).tobytes()
+            response.outputs["class_ids"].tensor_content = array.array("q", CLASS_IDS).tobytes()
+        else:
+            response.outputs["scores"].float_val.extend(SCORES)
+            response.outputs["class_ids"].int64_val.extend(CLASS_IDS)
         return response
 
     async def GetModelStatus(self, request, context: aio.ServicerContext):  # noqa: N802

@@ -97,3 +97,15 @@ async def test_dns_target_uses_one_round_robin_channel(two_fakes) -> None:
         assert (await client.classify(b"image")).labels[0] == "tabby"
     finally:
         await client.close()
+
+
+async def test_numbers_in_tensor_content_are_read(two_fakes) -> None:
+    a, _ = two_fakes
+    a.behaviour.packed = True
+    client = ServingClient(a.target, "resnet50", timeout=5, status_ttl=0)
+    try:
+        result = await client.classify(b"image")
+    finally:
+        await client.close()
+    assert result.scores == [0.5, 0.25, 0.125, 0.0625, 0.03125]
+    assert result.class_ids == [281, 282, 285, 287, 283]

@@ -14,13 +14,13 @@ import pytest
 
 from tests.procs import wait_until
 from tests.serving.helpers import http, metric_samples, png, predict_request, prediction_stub, scrape
-from tests.serving_fixtures import ServingProcess, StartServing
+from tests.serving_fixtures import SERVING_DIR, ServingProcess, StartServing
 
 pytestmark = pytest.mark.slow
 
 
 def _states(server: ServingProcess) -> dict[str, str]:
-    status, body = http("GET", f"{server.rest_url}/v1/models/tiny")
+    status, body = http("GET", f"{server.rest_url}/v1/models/{server.model_name}")
     assert status == 200
     return {entry["version"]: entry["state"] for entry in body["model_version_status"]}
 
@@ -28,12 +28,17 @@ def _states(server: ServingProcess) -> dict[str, str]:
 def test_new_version_is_loaded_and_served_without_restart(
     start_serving: StartServing, tiny_base: Path, tmp_path: Path
 ) -> None:
-    base = tmp_path / "tiny"
+    """Also runs the repository's serving/models.config (base_path /models/resnet50 -> --models_dir)."""
+    base = tmp_path / "resnet50"
     shutil.copytree(tiny_base / "1", base / "1")
-    server = start_serving(base, "tiny")
+    server = start_serving(
+        tmp_path / "unused",
+        "resnet50",
+        extra_args=[f"--model_config_file={SERVING_DIR / 'models.config'}", f"--models_dir={tmp_path}"],
+    )
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_stub(channel)
-        assert stub.Predict(predict_request("tiny", [png(1)]), timeout=60).model_spec.version.value == 1
+        assert stub.Predict(predict_request("resnet50", [png(1)]), timeout=60).model_spec.version.value == 1
 
         versions_seen: list[int] = []
         failures: list[grpc.RpcError] = []
@@ -43,7 +48,9 @@ def test_new_version_is_loaded_and_served_without_restart(
             while not done.is_set():
                 try:
                     versions_seen.append(
-                        stub.Predict(predict_request("tiny", [png(2)]), timeout=60).model_spec.version.value
+                        stub.Predict(
+                            predict_request("resnet50", [png(2)]), timeout=60
+                        ).model_spec.version.value
                     )
                 except grpc.RpcError as error:
                     failures.append(error)
@@ -60,11 +67,11 @@ def test_new_version_is_loaded_and_served_without_restart(
 
         assert failures == []
         assert versions_seen[0] == 1
-        response = stub.Predict(predict_request("tiny", [png(3)]), timeout=60)
+        response = stub.Predict(predict_request("resnet50", [png(3)]), timeout=60)
         assert response.model_spec.version.value == 2
         wait_until(lambda: _states(server).get("1") == "END", 60, server.service.proc, "version 1 unloaded")
         with pytest.raises(grpc.RpcError) as caught:
-            stub.Predict(predict_request("tiny", [png(3)], version=1), timeout=60)
+            stub.Predict(predict_request("resnet50", [png(3)], version=1), timeout=60)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     server.stop()
 

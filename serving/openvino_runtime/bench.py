@@ -1,0 +1,100 @@
+"""In-process throughput, start-up time and memory: TensorFlow's SavedModel vs OpenVINO per precision.
+
+    python -m serving.openvino_runtime.bench --model-dir models/resnet50/1 [--batch-sizes 1 8]
+        [--seconds 10] [--runtimes tf f32 bf16 int8]
+
+Each runtime is measured in a fresh child process (so start-up and RSS are its own): start-up is from
+before the first import of the runtime to a loaded model that has answered one batch (OpenVINO from its
+cached IR: run once beforehand, or the conversion is counted); img/s is `predict` on encoded JPEGs
+(scikit-image photos), decode included, one caller, for `--seconds` per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _images(count: int) -> list[bytes]:
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    photos = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut(), skimage.data.rocket()]
+    out = []
+    for index in range(count):
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(photos[index % len(photos)])).save(buffer, "JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _child(runtime: str, model_dir: Path, batch_sizes: list[int], seconds: float) -> dict[str, Any]:
+    images = _images(max(batch_sizes))
+    started = time.perf_counter()
+    if runtime == "tf":
+        import tensorflow as tf
+
+        function = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+
+        def predict(batch: list[bytes]) -> object:
+            return function(image_bytes=tf.constant(batch))
+    else:
+        from serving.openvino_runtime.runtime import OpenVINORuntime
+
+        predict = OpenVINORuntime(model_dir, runtime).predict  # type: ignore[arg-type, assignment]
+    predict(images[:1])
+    result: dict[str, Any] = {"runtime": runtime, "startup_s": round(time.perf_counter() - started, 2)}
+    for size in batch_sizes:
+        batch = images[:size]
+        predict(batch)  # warm this shape
+        done, begin = 0, time.perf_counter()
+        while time.perf_counter() - begin < seconds:
+            predict(batch)
+            done += size
+        result[f"img_s_b{size}"] = round(done / (time.perf_counter() - begin), 1)
+    result["rss_mib"] = round(_rss_mib())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.openvino_runtime.bench")
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runtimes", nargs="+", default=["tf", "f32", "bf16", "int8"])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.model_dir, args.batch_sizes, args.seconds)))
+        return 0
+    rows = []
+    for runtime in args.runtimes:
+        command = [sys.executable, "-m", "serving.openvino_runtime.bench", "--child", runtime]
+        command += ["--model-dir", str(args.model_dir), "--seconds", str(args.seconds), "--batch-sizes"]
+        command += [str(size) for size in args.batch_sizes]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["?"])[-1]
+            rows.append({"runtime": runtime, "error": reason})
+        else:
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Settings come from the environment; the demo secret key is announced."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from gateway.core.config import DEMO_SECRET_KEY, Settings
+
+
+def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/app",
+        "SERVING_TARGET": "dns:///serving:8500",
+        "MODEL_NAME": "efficientnet-lite0",
+        "UPLOAD_DIR": "/data/uploads",
+        "SECRET_KEY": "s" * 40,
+        "MAX_UPLOAD_BYTES": "1234",
+        "ADMIN_EMAIL": "root@example.org",
+        "ADMIN_PASSWORD": "pw",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.database_url, settings.serving_target, settings.model_name) == (
+        env["DATABASE_URL"],
+        env["SERVING_TARGET"],
+        env["MODEL_NAME"],
+    )
+    assert str(settings.upload_dir) == "/data/uploads"
+    assert settings.max_upload_bytes == 1234
+    assert (settings.admin_email, settings.admin_password) == ("root@example.org", "pw")
+
+
+def test_demo_secret_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        Settings(secret_key=DEMO_SECRET_KEY).warn_if_insecure()
+        assert "SECRET_KEY is the built-in demo key" in caplog.text
+        caplog.clear()
+        Settings(secret_key="a-real-secret-from-the-environment").warn_if_insecure()
+        assert caplog.text == ""
+
+
+def test_comma_list_target_names_each_replica() -> None:
+    assert Settings(serving_target="a:8500, b:8510,").serving_replicas == ["a:8500", "b:8510"]
