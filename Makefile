@@ -123,3 +123,10 @@ logs:  ## docker compose: follow every service's log
 
 k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomize)
 	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s
+
+.PHONY: openvino-quantize bench-openvino
+openvino-quantize: $(STAMP)  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)
+	$(PY) -m serving.openvino_runtime.quantize --model-dir $(MODELS_DIR)/$(MODEL)
+
+bench-openvino: $(STAMP)  ## in-process img/s, start-up and RSS: TensorFlow vs OpenVINO f32/bf16/int8 (MODEL)
+	$(PY) -m serving.openvino_runtime.bench --model-dir $(MODELS_DIR)/$(MODEL)

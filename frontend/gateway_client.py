@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 # Said when the gateway gives no usable `detail` of its own.
 _DEFAULT_MESSAGES = {
@@ -138,8 +141,9 @@ class GatewayClient:
         except httpx.TimeoutException as exc:
             raise GatewayError("The service took too long to answer; please try again.") from exc
         except httpx.HTTPError as exc:
+            log.warning("gateway %s not reachable: %s: %s", self.base_url, type(exc).__name__, exc)
             raise GatewayError(
-                f"The service at {self.base_url} cannot be reached right now; please try again later."
+                "The service cannot be reached right now; please try again in a moment."
             ) from exc
         if response.status_code == 401 and token:
             raise SessionExpiredError("Your session has expired. Please sign in again.", 401)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -32,7 +33,7 @@ import httpx
 
 from loadtest import payloads
 from loadtest.images import jpeg_pool, run_nonce
-from loadtest.loadgen import Call, run_load
+from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
 from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
 from tests.procs import REPO_ROOT
@@ -173,9 +174,10 @@ async def _sign_in(client: httpx.AsyncClient, email: str, password: str) -> dict
 
 
 def _gateway_call(
-    client: httpx.AsyncClient, headers: dict[str, str], bodies: list[bytes], expect_cached: bool | None
+    clients: list[httpx.AsyncClient], headers: dict[str, str], bodies: list[bytes], expect_cached: bool | None
 ) -> Call:
     async def call(index: int) -> None:
+        client = clients[current_worker() % len(clients)]
         response = await client.post("/model/predict", content=bodies[index % len(bodies)], headers=headers)
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
@@ -189,9 +191,13 @@ def _gateway_call(
 async def measure_gateway(
     url: str, plan: Plan, nonce: int, email: str, password: str, watch: dict[str, int]
 ) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        headers = await _sign_in(client, email, password)
+    async with contextlib.AsyncExitStack() as stack:
+        # One keep-alive connection per worker, as 16 separate clients would have.
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
+            for _ in range(plan.concurrency)
+        ]
+        headers = await _sign_in(clients[0], email, password)
 
         def bodies(count: int, seed: int, name: str) -> list[bytes]:
             return [
@@ -201,8 +207,8 @@ async def measure_gateway(
 
         say("  c. gateway, distinct pictures …")
         uncached = await _measure(
-            _gateway_call(client, headers, bodies(plan.warmup_requests, nonce + 2, "warmup"), False),
-            _gateway_call(client, headers, bodies(plan.model_requests, nonce + 3, "new"), False),
+            _gateway_call(clients, headers, bodies(plan.warmup_requests, nonce + 2, "warmup"), False),
+            _gateway_call(clients, headers, bodies(plan.model_requests, nonce + 3, "new"), False),
             plan.concurrency,
             plan.warmup_requests,
             plan.model_requests,
@@ -213,14 +219,14 @@ async def measure_gateway(
         repeated = bodies(plan.cached_pool, nonce + 4, "repeated")
         # Priming: the first answer for each picture comes from the model and fills the cache.
         await run_load(
-            _gateway_call(client, headers, repeated, None),
+            _gateway_call(clients, headers, repeated, None),
             concurrency=plan.cached_pool,
             max_requests=plan.cached_pool,
             time_cap=120,
         )
         cached = await _measure(
-            _gateway_call(client, headers, repeated, True),
-            _gateway_call(client, headers, repeated, True),
+            _gateway_call(clients, headers, repeated, True),
+            _gateway_call(clients, headers, repeated, True),
             plan.concurrency,
             plan.warmup_requests * 4,
             plan.cached_requests,

@@ -10,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 
 Call = Callable[[int], Awaitable[None]]
+_WORKER: ContextVar[int] = ContextVar("loadgen_worker", default=0)
+
+
+def current_worker() -> int:
+    """The number (0 … concurrency - 1) of the worker running this call: one client per worker is cheaper
+    than one shared pool (httpx scans every pooled connection on every request)."""
+    return _WORKER.get()
 
 
 @dataclass
@@ -60,8 +68,9 @@ async def run_load(
     deadline = start + time_cap
     last_answer = start
 
-    async def worker() -> None:
+    async def worker(number: int) -> None:
         nonlocal last_answer
+        _WORKER.set(number)  # each worker is its own task, with its own context
         for index in counter:  # shared iterator: each index is taken by exactly one worker
             if time.perf_counter() >= deadline:
                 return
@@ -76,6 +85,6 @@ async def run_load(
                 result.latencies_ms.append((time.perf_counter() - sent) * 1000)
             last_answer = time.perf_counter()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(number) for number in range(concurrency)))
     result.elapsed_s = last_answer - start
     return result

@@ -128,28 +128,39 @@ def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log
     return artefact
 
 
+def latest_version(path: Path) -> Path:
+    """`path` itself when it is a version folder, else its highest numbered version folder."""
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted(
+        (int(p.name), p) for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()
+    )
+    if not versions:
+        raise FileNotFoundError(f"{path} is neither a version folder nor a model folder with versions")
+    return versions[-1][1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m serving.openvino_runtime.quantize",
         description="Build (or rebuild) the int8 OpenVINO IR of an exported model version.",
     )
     parser.add_argument(
-        "--model-dir", type=Path, required=True, help="a version folder, e.g. models/resnet50/1"
+        "--model-dir", type=Path, required=True, help="a version folder (models/resnet50/1) or a model folder"
     )
     parser.add_argument("--force", action="store_true", help="rebuild even if a valid int8 IR is cached")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not (args.model_dir / "saved_model.pb").exists():
-        print(
-            f"quantize: error: {args.model_dir} has no saved_model.pb (pass a version folder)",
-            file=sys.stderr,
-        )
+    try:
+        version_dir = latest_version(args.model_dir)
+    except FileNotFoundError as exc:
+        print(f"quantize: error: {exc}", file=sys.stderr)
         return 2
-    existing = artefacts.find(args.model_dir, "int8")
+    existing = artefacts.find(version_dir, "int8")
     if existing is not None and not args.force:
         print(f"{existing.directory} is up to date (use --force to rebuild)")
         return 0
-    artefact = quantize_version(args.model_dir, progress=print)
+    artefact = quantize_version(version_dir, progress=print)
     print(artefact.xml)
     return 0
 

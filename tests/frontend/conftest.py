@@ -113,16 +113,36 @@ def live_frontend(
         service.stop()
 
 
+@dataclass
+class LiveGateway:
+    """`uvicorn gateway.main:app` as a process that a test may stop and start again (other settings)."""
+
+    url: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    service: Service | None = None
+
+    def start(self, **env: str) -> None:
+        self.env.update(env)
+        self.service = Service(self.args, self.log, self.env)
+        self.service.wait_ready(lambda: http_ok(f"{self.url}/ready"), timeout=120, what="gateway")
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+
 @pytest.fixture(scope="session")
-def live_gateway_url(
+def live_gateway(
     live_gateway_port: int,
     tiny_model_base: Path,
     start_serving: Callable[..., Any],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
+) -> Iterator[LiveGateway]:
     serving = start_serving(tiny_model_base, "tiny")
     folder = tmp_path_factory.mktemp("frontend-live-gateway")
-    url = f"http://127.0.0.1:{live_gateway_port}"
     env = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'gw.db'}",
         "SERVING_TARGET": serving.grpc_target,
@@ -141,17 +161,17 @@ def live_gateway_url(
         "--port",
         str(live_gateway_port),
     ]
-    service = Service(args, folder / "gateway.log", env)
+    gateway = LiveGateway(f"http://127.0.0.1:{live_gateway_port}", args, env, folder / "gateway.log")
     try:
-        service.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=120, what="gateway")
-        yield url
+        gateway.start()
+        yield gateway
     finally:
-        service.stop()
+        gateway.stop()
 
 
 @pytest.fixture(scope="session")
-def live_stack(live_frontend: tuple[Service, str], live_gateway_url: str) -> LiveStack:
+def live_stack(live_frontend: tuple[Service, str], live_gateway: LiveGateway) -> LiveStack:
     """Model server (tiny model) + gateway + frontend, each a real process; the frontend is started first."""
     service, url = live_frontend
     service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
-    return LiveStack(live_gateway_url, url)
+    return LiveStack(live_gateway.url, url)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,7 @@ from PIL import Image
 
 from frontend.assets import load_labels
 from frontend.config import Settings
-from tests.frontend.conftest import LIVE_MAX_UPLOAD_BYTES, LiveStack, outputs, top_labels
+from tests.frontend.conftest import LIVE_MAX_UPLOAD_BYTES, LiveGateway, LiveStack, outputs, top_labels
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")]
 
@@ -80,6 +82,25 @@ def test_sign_in_classify_and_feedback(live_stack: LiveStack, example_photos: li
     assert image_file_name.endswith(".png")
 
 
+def test_several_users_at_once(live_stack: LiveStack, tmp_path: Path) -> None:
+    """Four browser sessions classify and send feedback at the same time; nobody sees another's answer."""
+
+    def one_user(index: int) -> tuple[str, list[list[str]], str]:
+        client, _email, _password = signed_in_client(live_stack)
+        photo = tmp_path / f"user{index}.png"
+        Image.new("RGB", (64 + index, 48), (40 * index, 200 - 30 * index, 90)).save(photo)
+        shown = outputs(client, "/classify", handle_file(str(photo)))
+        assert shown["Classify message"] == ""
+        sent = outputs(client, "/send_feedback", "Correct", None, f"user {index}")
+        expected_name = hashlib.md5(photo.read_bytes()).hexdigest() + ".png"
+        return expected_name, sent["My feedback"]["data"], f"correct; comment: user {index}"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one_user, range(4)))
+    for expected_name, rows, text in results:
+        assert [(row[1], row[4]) for row in rows] == [(expected_name, text)]
+
+
 def test_wrong_password(live_stack: LiveStack) -> None:
     out = outputs(live_stack.client(), "/sign_in", "admin@example.com", "not-the-password")
     assert out[MESSAGE] == "Wrong email or password."
@@ -128,3 +149,22 @@ def test_bad_file_shows_gateway_message(
     assert out["Top 5 labels"] in (None, {}) or not out["Top 5 labels"].get("confidences")
     if name.endswith((".txt", ".bmp")):
         assert expected == "File type is not supported."
+
+
+def test_gateway_down_then_session_expired(
+    live_stack: LiveStack, live_gateway: LiveGateway, example_photos: list[Path]
+) -> None:
+    """The gateway comes back with another SECRET_KEY, so the old token is refused (later tests sign in)."""
+    client, email, password = signed_in_client(live_stack)
+    live_gateway.stop()
+    try:
+        down = outputs(live_stack.client(), "/sign_in", email, password)
+        assert down[MESSAGE] == "The service cannot be reached right now; please try again in a moment."
+    finally:
+        live_gateway.start(SECRET_KEY="frontend-tests-rotated-" + "y" * 32)
+    expired = outputs(client, "/classify", handle_file(str(example_photos[0])))
+    assert expired[MESSAGE] == "Your session has expired. Please sign in again."
+    assert expired["Signed in as"] == ""
+    again = outputs(client, "/sign_in", email, password)
+    assert again[MESSAGE] == ""
+    assert email in again["Signed in as"]

@@ -51,7 +51,7 @@ def test_concurrent_requests_are_batched_and_each_caller_gets_its_own_answer(
 
 
 def test_a_full_queue_refuses_at_once_and_nothing_hangs(
-    start_serving: StartServing, tiny_base: Path, tmp_path: Path
+    start_serving: StartServing, tiny_model_base: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "batching.config"
     config.write_text(
@@ -60,7 +60,7 @@ def test_a_full_queue_refuses_at_once_and_nothing_hangs(
         "num_batch_threads { value: 1 }\n"
         "max_enqueued_batches { value: 1 }\n"
     )
-    server = start_serving(tiny_base, "tiny", extra_args=[f"--batching_parameters_file={config}"])
+    server = start_serving(tiny_model_base, "tiny", extra_args=[f"--batching_parameters_file={config}"])
     images = [png(seed, size=512) for seed in range(2)]
     callers = 48
     start = threading.Barrier(callers)

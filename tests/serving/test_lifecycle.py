@@ -26,11 +26,11 @@ def _states(server: ServingProcess) -> dict[str, str]:
 
 
 def test_new_version_is_loaded_and_served_without_restart(
-    start_serving: StartServing, tiny_base: Path, tmp_path: Path
+    start_serving: StartServing, tiny_model_base: Path, tmp_path: Path
 ) -> None:
     """Also runs the repository's serving/models.config (base_path /models/resnet50 -> --models_dir)."""
     base = tmp_path / "resnet50"
-    shutil.copytree(tiny_base / "1", base / "1")
+    shutil.copytree(tiny_model_base / "1", base / "1")
     server = start_serving(
         tmp_path / "unused",
         "resnet50",
@@ -58,7 +58,7 @@ def test_new_version_is_loaded_and_served_without_restart(
         with ThreadPoolExecutor(1) as pool:
             traffic = pool.submit(keep_predicting)
             # publish version 2 the way an exporter should: complete folder, then one rename
-            shutil.copytree(tiny_base / "1", base / ".2.incoming")
+            shutil.copytree(tiny_model_base / "1", base / ".2.incoming")
             (base / ".2.incoming").rename(base / "2")
             wait_until(lambda: _states(server).get("2") == "AVAILABLE", 120, server.service.proc, "version 2")
             wait_until(lambda: versions_seen[-1:] == [2], 30, server.service.proc, "traffic on version 2")
@@ -77,7 +77,7 @@ def test_new_version_is_loaded_and_served_without_restart(
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_zero(
-    start_serving: StartServing, tiny_base: Path, tmp_path: Path
+    start_serving: StartServing, tiny_model_base: Path, tmp_path: Path
 ) -> None:
     config = tmp_path / "batching.config"
     # a long batch timeout keeps the requests queued (in flight) when SIGTERM arrives
@@ -85,7 +85,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(
         "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n"
         "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 4 }\n"
     )
-    server = start_serving(tiny_base, "tiny", extra_args=[f"--batching_parameters_file={config}"])
+    server = start_serving(tiny_model_base, "tiny", extra_args=[f"--batching_parameters_file={config}"])
     callers = 4
     with grpc.insecure_channel(server.grpc_target) as channel, ThreadPoolExecutor(callers) as pool:
         stub = prediction_stub(channel)

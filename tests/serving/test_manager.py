@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,6 @@ def states(manager: ModelManager) -> dict[int, int]:
 
 
 def wait_unloaded(manager: ModelManager, version: int) -> None:
-    import time
-
     for _ in range(200):
         if states(manager).get(version) == State.END:
             return
@@ -28,15 +27,15 @@ def wait_unloaded(manager: ModelManager, version: int) -> None:
     raise AssertionError(f"version {version} still {states(manager).get(version)}")
 
 
-def test_versions_come_and_go_with_their_folders(tiny_base: Path, tmp_path: Path) -> None:
+def test_versions_come_and_go_with_their_folders(tiny_model_base: Path, tmp_path: Path) -> None:
     base = tmp_path / "m"
-    shutil.copytree(tiny_base / "1", base / "1")
+    shutil.copytree(tiny_model_base / "1", base / "1")
     (base / "not-a-version").mkdir()
     manager = ModelManager(single_model_config("m", str(base)), None, poll_seconds=0)
     manager.start()
     assert states(manager) == {1: State.AVAILABLE}
 
-    shutil.copytree(tiny_base / "1", base / "3")
+    shutil.copytree(tiny_model_base / "1", base / "3")
     manager.poll_once()
     wait_unloaded(manager, 1)
     assert states(manager) == {3: State.AVAILABLE, 1: State.END}
@@ -54,9 +53,9 @@ def test_versions_come_and_go_with_their_folders(tiny_base: Path, tmp_path: Path
     manager.stop()
 
 
-def test_a_version_that_cannot_load_keeps_the_old_one_serving(tiny_base: Path, tmp_path: Path) -> None:
+def test_a_version_that_cannot_load_keeps_the_old_one_serving(tiny_model_base: Path, tmp_path: Path) -> None:
     base = tmp_path / "m"
-    shutil.copytree(tiny_base / "1", base / "1")
+    shutil.copytree(tiny_model_base / "1", base / "1")
     manager = ModelManager(single_model_config("m", str(base)), None, poll_seconds=0)
     manager.start()
     (base / "2").mkdir()

@@ -17,9 +17,9 @@ CATS = {"tabby", "tiger_cat", "Egyptian_cat"}
 
 
 def test_efficientnet_labels_chelsea_as_a_cat_and_coffee_as_espresso(
-    start_serving: StartServing, efficientnet_base_path: Path
+    start_serving: StartServing, efficientnet_base: Path
 ) -> None:
-    server = start_serving(efficientnet_base_path, "efficientnet-lite0")
+    server = start_serving(efficientnet_base, "efficientnet-lite0")
     images = [jpeg(data.chelsea()), jpeg(data.coffee())]
     with grpc.insecure_channel(server.grpc_target) as channel:
         result = outputs(
