@@ -34,7 +34,7 @@ def make_examples(folder: Path | None = None) -> list[Path]:
     except ImportError:
         log.warning("scikit-image or Pillow not installed: no example photos")
         return []
-    folder = folder or Path(tempfile.mkdtemp(prefix="frontend-examples-"))
+    folder = folder or Path(tempfile.gettempdir()) / "image-classifier-examples"  # rewritten at each start
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in ("chelsea", "coffee", "astronaut"):

@@ -99,8 +99,7 @@ def _model_line(pred: Prediction) -> str:
 
 
 def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -> gr.Blocks:
-    # Uploaded files are Gradio's temporary copies: drop those older than an hour, every hour.
-    with gr.Blocks(title="Image classifier", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Image classifier", analytics_enabled=False) as demo:
         session = gr.State(None)  # {"token", "name", "email"} while signed in
         last = gr.State(None)  # the prediction shown, for feedback
 

@@ -18,6 +18,7 @@ from PIL import Image
 from frontend.assets import load_labels
 from frontend.config import Settings
 from tests.frontend.conftest import LIVE_MAX_UPLOAD_BYTES, LiveGateway, LiveStack, outputs, top_labels
+from tests.procs import Service
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")]
 
@@ -168,3 +169,12 @@ def test_gateway_down_then_session_expired(
     again = outputs(client, "/sign_in", email, password)
     assert again[MESSAGE] == ""
     assert email in again["Signed in as"]
+
+
+def test_token_never_in_frontend_log(live_stack: LiveStack, live_frontend: tuple[Service, str]) -> None:
+    """After every flow above, the frontend's log holds no JWT (they all start with 'eyJ') and no header."""
+    signed_in_client(live_stack)
+    text = live_frontend[0].log_text()
+    assert "/model/predict" in text  # the log is the right one and it did log requests
+    assert "eyJ" not in text
+    assert "Bearer" not in text
