@@ -147,7 +147,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                                 value=None,
                                 label="Right label",
                                 info=(
-                                    "Search the 1000 ImageNet labels, or type your own"
+                                    "Search the ImageNet labels, or type your own"
                                     if labels
                                     else "Type the right label"
                                 ),
@@ -268,6 +268,11 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
                 feedback_box: gr.Group(visible=True),
             }
 
+        async def classify_clicked(state: dict | None, payload: Any) -> dict[Any, Any]:
+            if state and _uploaded_file(payload) is None:
+                return cleared_results("Drop a photo in the box above, or pick one of the examples.")
+            return await classify(state, payload)
+
         def on_verdict(value: str | None) -> Any:
             return gr.Dropdown(visible=value == WRONG)
 
@@ -333,7 +338,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
         )
         sign_out_btn.click(sign_out, outputs=session_outputs, api_name="sign_out")
         classify_btn.click(
-            classify,
+            classify_clicked,
             inputs=[session, image],
             outputs=session_outputs,
             api_name="classify",
@@ -355,7 +360,7 @@ def build_demo(client: GatewayClient, labels: list[str], examples: list[Path]) -
         send_btn.click(
             send_feedback,
             inputs=[session, last, *feedback_inputs],
-            outputs=[*session_outputs],
+            outputs=session_outputs,
             api_name="send_feedback",
         )
         gr.on(

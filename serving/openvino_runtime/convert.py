@@ -90,6 +90,11 @@ class _GraphCut:
         self._loaded = loaded  # keeps the signature's captured variables alive
         frozen = convert_variables_to_constants_v2(self.serve)
         self.graph_def = frozen.graph.as_graph_def()
+        self.data_graph_def = frozen.graph.as_graph_def()
+        for node in self.data_graph_def.node:  # frozen: no variable reads left to order, only the assert
+            kept = [name for name in node.input if not name.startswith("^")]
+            del node.input[:]
+            node.input.extend(kept)
         graph = frozen.graph
         self.placeholders = [op for op in graph.get_operations() if op.type == "Placeholder"]
         top_ks = [op for op in graph.get_operations() if op.type == "TopKV2"]
@@ -102,7 +107,8 @@ class _GraphCut:
         self.labels = self._find_labels(graph)
 
     def _ancestors_reach_input(self, target: Any, cut: Any) -> bool:
-        """Does `target` still depend on a placeholder once `cut` is fed?"""
+        """Does `target` still depend on a placeholder once `cut` is fed? (Data edges only: the control
+        edges guard the decode assertion, which the numpy front replaces; they are dropped from the cut.)"""
         seen, stack = set(), [target.op]
         while stack:
             op = stack.pop()
@@ -112,7 +118,6 @@ class _GraphCut:
             if op.type == "Placeholder":
                 return True
             stack.extend(tensor.op for tensor in op.inputs if tensor is not cut)
-            stack.extend(op.control_inputs)
         return False
 
     def _find_pixels(self, graph: Any) -> Any:
@@ -151,10 +156,13 @@ class _GraphCut:
                     return [label.decode("utf-8") for label in value.tolist()]
         raise ConversionError("could not find the label table gathered by the top-k class ids")
 
-    def _imported(self, inputs: dict[str, Any], outputs: list[Any]) -> Any:
+    def _imported(self, inputs: dict[str, Any], outputs: list[Any], *, data_only: bool = False) -> Any:
         tf = self.tf
         return tf.graph_util.import_graph_def(
-            self.graph_def, input_map=inputs, return_elements=[t.name for t in outputs], name="export"
+            self.data_graph_def if data_only else self.graph_def,
+            input_map=inputs,
+            return_elements=[t.name for t in outputs],
+            name="export",
         )
 
     def network_graph(self) -> Any:
@@ -163,7 +171,7 @@ class _GraphCut:
         shape = [None, *self.pixels.shape[1:]]
 
         def body(pixels: Any) -> Any:
-            return self._imported({self.pixels.name: pixels}, [self.probabilities])[0]
+            return self._imported({self.pixels.name: pixels}, [self.probabilities], data_only=True)[0]
 
         wrapped = tf.compat.v1.wrap_function(body, [tf.TensorSpec(shape, self.pixels.dtype, name=INPUT_NAME)])
         fetch = wrapped.graph.get_tensor_by_name(f"export/{self.probabilities.name}")

@@ -16,8 +16,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.frontend.conftest import LiveStack
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -31,14 +29,20 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 60_000  # a prediction on a busy 2-core machine
 
+# Decided at collection, so that no server is started only to be skipped.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set CHROMIUM_PATH) "
+        "to run the real-browser test",
+    ),
+]
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set CHROMIUM_PATH) "
-            "to run the real-browser test"
-        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

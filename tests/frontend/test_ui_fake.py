@@ -56,6 +56,13 @@ def test_classify_needs_sign_in(fake_frontend: FakeFrontend, example_photos: lis
     assert out["Top 5 labels"] in ({}, None)
 
 
+def test_classify_without_photo_says_what_to_do(fake_frontend: FakeFrontend) -> None:
+    client = fake_frontend.client()
+    register(client, "Nia", "nia@example.com")
+    out = outputs(client, "/classify", None)
+    assert out["Classify message"] == "Drop a photo in the box above, or pick one of the examples."
+
+
 def test_classify_then_cached(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
     client = fake_frontend.client()
     register(client, "Ed", "ed@example.com")
