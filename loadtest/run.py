@@ -64,22 +64,16 @@ def require_local(url: str) -> str:
 # Locust ---------------------------------------------------------------------------------------------------
 
 
-def run_locust(
-    out_dir: Path, args: argparse.Namespace, gateway_url: str, serving_url: str, model_name: str
-) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tags = set(args.tags)
-    users = users_for_tags(tags)
+def locust_command(out_dir: Path, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Locust's command line, and the user classes it runs (those with a task left after `--tags`)."""
+    tags = sorted(set(args.tags))
+    users = users_for_tags(set(tags))
     if not users:
         known = sorted(set().union(*USER_CLASS_TAGS.values()))
-        raise SystemExit(f"no task has any of the tags {sorted(tags)}; known: {known}")
-    command = [
-        PYTHON,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
+        raise SystemExit(f"no task has any of the tags {tags}; known: {known}")
+    # The user classes come before `--tags`, whose list would swallow them.
+    command = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), *users, "--headless"]
+    command += [
         "-u",
         str(args.users),
         "-r",
@@ -88,17 +82,18 @@ def run_locust(
         args.duration,
         "--stop-timeout",
         "10",
-        "--html",
-        str(out_dir / "report.html"),
-        "--csv",
-        str(out_dir / CSV_PREFIX),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--tags",
-        *sorted(tags),
-        *users,
     ]
+    command += ["--html", str(out_dir / "report.html"), "--csv", str(out_dir / CSV_PREFIX), "--only-summary"]
+    command += ["--loglevel", "WARNING", "--tags", *tags]
+    return command, users
+
+
+def run_locust(
+    out_dir: Path, args: argparse.Namespace, gateway_url: str, serving_url: str, model_name: str
+) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command, users = locust_command(out_dir, args)
+    tags = args.tags
     env = {
         "LOADTEST_GATEWAY_URL": gateway_url,
         "LOADTEST_SERVING_URL": serving_url,

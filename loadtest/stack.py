@@ -33,6 +33,7 @@ WEIGHTS_NOTE = {
     "efficientnet-lite0": "real ImageNet weights bundled with a Python package",
 }
 READY_TIMEOUT = 600.0
+START_ATTEMPTS = 3
 
 Say = Callable[[str], None]
 
@@ -75,6 +76,11 @@ def _port_pair(preferred_grpc: int) -> tuple[int, int]:
     return free_port(), free_port()
 
 
+def _lost_port_race(service: Service) -> bool:
+    """The port was free when chosen, but another program bound it before this one could."""
+    return service.proc.poll() is not None and "Address already in use" in service.log_text()
+
+
 @dataclass
 class Replica:
     grpc_port: int
@@ -111,47 +117,45 @@ class LocalStack:
         self.stop()
 
     def start_serving(self, replicas: int = 1, batching: bool = True) -> list[Replica]:
-        started = []
-        for index in range(replicas):
-            grpc_port, rest_port = _port_pair(8500 + 10 * (len(self.replicas) + index))
-            args = [
-                PYTHON,
-                "-m",
-                "serving",
-                "--port",
-                str(grpc_port),
-                "--rest_api_port",
-                str(rest_port),
-                "--model_name",
-                self.model_name,
-                "--model_base_path",
-                str(self.model_base),
-                "--grpc_bind_address",
-                LOCAL,
-                "--rest_api_bind_address",
-                LOCAL,
-            ]
-            if batching:
-                args += ["--enable_batching", "--batching_parameters_file", str(BATCHING_CONFIG)]
-            log = self.workdir / f"serving-{grpc_port}{'-batching' if batching else ''}.log"
-            replica = Replica(grpc_port, rest_port, self._start(args, log))
-            started.append(replica)
-            self.replicas.append(replica)
-        for replica in started:  # the replicas load their model in parallel
-            replica.service.wait_ready(
-                lambda r=replica: model_available(r.rest_url, self.model_name),
-                READY_TIMEOUT,
-                f"serving on {replica.grpc_target}",
-            )
+        first = len(self.replicas)
+        # Launched together so that the replicas load their model in parallel.
+        started = [
+            self._launch_replica(_port_pair(8500 + 10 * (first + i)), batching) for i in range(replicas)
+        ]
+        for index, replica in enumerate(started):
+            for attempt in range(1, START_ATTEMPTS + 1):
+                try:
+                    replica.service.wait_ready(
+                        lambda r=replica: model_available(r.rest_url, self.model_name),
+                        READY_TIMEOUT,
+                        f"serving on {replica.grpc_target}",
+                    )
+                    break
+                except RuntimeError:
+                    if attempt == START_ATTEMPTS or not _lost_port_race(replica.service):
+                        raise
+                    self._forget(replica)  # another program took a port meanwhile: try free ones
+                    replica = started[index] = self._launch_replica((free_port(), free_port()), batching)
         batching_word = "batching on" if batching else "batching off"
         self.say(
             f"serving: {', '.join(r.grpc_target for r in started)} ({batching_word}), logs in {self.workdir}"
         )
         return started
 
+    def _launch_replica(self, ports: tuple[int, int], batching: bool) -> Replica:
+        grpc_port, rest_port = ports
+        args = [PYTHON, "-m", "serving", "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+        args += ["--model_name", self.model_name, "--model_base_path", str(self.model_base)]
+        args += ["--grpc_bind_address", LOCAL, "--rest_api_bind_address", LOCAL]
+        if batching:
+            args += ["--enable_batching", "--batching_parameters_file", str(BATCHING_CONFIG)]
+        log = self.workdir / f"serving-{grpc_port}{'-batching' if batching else ''}.log"
+        replica = Replica(grpc_port, rest_port, self._start(args, log))
+        self.replicas.append(replica)
+        return replica
+
     def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
         """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
-        port = 8000 if port_is_free(LOCAL, 8000) else free_port()
         env = {
             "DATABASE_URL": f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
             "SERVING_TARGET": ",".join(r.grpc_target for r in replicas),
@@ -159,19 +163,34 @@ class LocalStack:
             "UPLOAD_DIR": str(self.workdir / "uploads"),
             "SECRET_KEY": secrets.token_urlsafe(32),
         }
-        args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", LOCAL, "--port", str(port)]
-        args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log", *extra_args]
-        self.gateway = self._start(args, self.workdir / "gateway.log", env)
-        self.gateway_url = f"http://{LOCAL}:{port}"
-        self.gateway.wait_ready(lambda: http_ok(f"{self.gateway_url}/ready"), READY_TIMEOUT, "gateway")
+        port = 8000 if port_is_free(LOCAL, 8000) else free_port()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", LOCAL, "--port", str(port)]
+            args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log", *extra_args]
+            self.gateway = self._start(args, self.workdir / f"gateway-{port}.log", env)
+            self.gateway_url = f"http://{LOCAL}:{port}"
+            try:
+                self.gateway.wait_ready(
+                    lambda: http_ok(f"{self.gateway_url}/ready"), READY_TIMEOUT, "gateway"
+                )
+                break
+            except RuntimeError:
+                if attempt == START_ATTEMPTS or not _lost_port_race(self.gateway):
+                    raise
+                self.gateway.stop()
+                self._services.remove(self.gateway)
+                port = free_port()
         self.say(f"gateway: {self.gateway_url} -> SERVING_TARGET={env['SERVING_TARGET']}")
         return self.gateway_url
 
     def stop_serving(self, replicas: list[Replica]) -> None:
         for replica in replicas:
-            replica.service.stop()
-            self.replicas.remove(replica)
-            self._services.remove(replica.service)
+            self._forget(replica)
+
+    def _forget(self, replica: Replica) -> None:
+        replica.service.stop()
+        self.replicas.remove(replica)
+        self._services.remove(replica.service)
 
     def stop(self) -> None:
         """Gateway first, then serving, so nothing calls a stopped dependency."""

@@ -31,8 +31,13 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float, proc: subprocess.Popen | None = None,
-               what: str = "process", log: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    proc: subprocess.Popen | None = None,
+    what: str = "process",
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -52,15 +57,22 @@ def _tail(log: Path | None, lines: int = 40) -> str:
 class Service:
     """A child process with its log file; `stop()` sends SIGTERM, then SIGKILL."""
 
-    def __init__(self, args: Sequence[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path = REPO_ROOT) -> None:
+    def __init__(
+        self, args: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
+    ) -> None:
         self.args = list(args)
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self._log_file = log.open("ab")
-        self.proc = subprocess.Popen(self.args, cwd=cwd, env=full_env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=cwd,
+            env=full_env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, check: Callable[[], bool], timeout: float = 120, what: str | None = None) -> None:
         wait_until(check, timeout, self.proc, what or " ".join(self.args[:3]), self.log)
@@ -89,8 +101,13 @@ class Service:
 
 
 @contextlib.contextmanager
-def running(args: Sequence[str], log: Path, ready: Callable[[], bool], timeout: float = 120,
-            env: dict[str, str] | None = None) -> Iterator[Service]:
+def running(
+    args: Sequence[str],
+    log: Path,
+    ready: Callable[[], bool],
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Iterator[Service]:
     service = Service(args, log, env)
     try:
         service.wait_ready(ready, timeout)

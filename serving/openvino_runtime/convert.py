@@ -106,19 +106,22 @@ class _GraphCut:
         self.pixels = self._find_pixels(graph)
         self.labels = self._find_labels(graph)
 
-    def _ancestors_reach_input(self, target: Any, cut: Any) -> bool:
-        """Does `target` still depend on a placeholder once `cut` is fed? (Data edges only: the control
-        edges guard the decode assertion, which the numpy front replaces; they are dropped from the cut.)"""
-        seen, stack = set(), [target.op]
+    @staticmethod
+    def _upstream(tensor: Any, cut: Any = None) -> set[str]:
+        """Names of the ops `tensor` depends on through data edges, not looking past `cut`."""
+        seen, stack = set(), [tensor.op]
         while stack:
             op = stack.pop()
-            if op.name in seen:
-                continue
-            seen.add(op.name)
-            if op.type == "Placeholder":
-                return True
-            stack.extend(tensor.op for tensor in op.inputs if tensor is not cut)
-        return False
+            if op.name not in seen:
+                seen.add(op.name)
+                stack.extend(t.op for t in op.inputs if t is not cut)
+        return seen
+
+    def _separates(self, cut: Any) -> bool:
+        """Once `cut` is fed, do the probabilities no longer depend on any placeholder? (Data edges only:
+        the control edges guard the decode assertion, which the numpy front replaces.)"""
+        placeholders = {op.name for op in self.placeholders}
+        return not placeholders & self._upstream(self.probabilities, cut)
 
     def _find_pixels(self, graph: Any) -> Any:
         candidates = []
@@ -134,8 +137,10 @@ class _GraphCut:
                     and tensor.dtype in (self.tf.float32, self.tf.uint8)
                 ):
                     candidates.append(tensor)
-        for tensor in candidates:  # graph order is topological: the first separating one is the earliest
-            if not self._ancestors_reach_input(self.probabilities, tensor):
+        separating = [tensor for tensor in candidates if self._separates(tensor)]
+        for tensor in separating:  # the earliest: no other separating tensor upstream of it
+            upstream = self._upstream(tensor) - {tensor.op.name}
+            if not any(other.op.name in upstream for other in separating if other is not tensor):
                 return tensor
         raise ConversionError(
             "no [batch, H, W, 3] tensor separates the probabilities from the encoded-image input "

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.procs import PYTHON, REPO_ROOT
+from loadtest import stack
+from tests.procs import PYTHON, REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +129,21 @@ def test_ten_second_loadtest_writes_locust_reports(tiny_model_base: Path, tmp_pa
     assert all(column in table_header for column in ("req/s", "p50 ms", "p95 ms", "p99 ms", "failures"))
     # The stack it started is gone: its gateway port answers no more.
     assert "stopped the stack" in done.stdout
+
+
+def test_a_port_taken_after_it_was_chosen_moves_to_free_ports(
+    tiny_model_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other programs on the machine may bind a port between the check and the server's start."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        monkeypatch.setattr(stack, "_port_pair", lambda preferred: (free_port(), taken))
+        with stack.LocalStack(tmp_path, tiny_model_base, say=lambda line: None) as local:
+            [replica] = local.start_serving(1, batching=False)
+            assert replica.rest_port != taken
+            assert stack.model_available(replica.rest_url, tiny_model_base.name)
+            assert len(local.replicas) == 1
+        assert replica.service.proc.poll() is not None  # stopped with the stack
+    assert any("Address already in use" in log.read_text() for log in tmp_path.glob("serving-*.log"))

@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from loadtest import payloads
 from loadtest.images import distinct_jpeg, jpeg_pool
 from loadtest.loadgen import run_load
-from loadtest.run import require_local, seconds, side_by_side, table
+from loadtest.run import locust_command, parse, require_local, seconds, side_by_side, table
 from loadtest.settings import USER_CLASS_TAGS, users_for_tags
 from tests.procs import PYTHON, REPO_ROOT
 
@@ -167,3 +168,35 @@ def test_tables_show_every_figure() -> None:
     assert "120 | 95" in uncached
     aggregate = next(line for line in both if line.startswith("all requests"))
     assert "7.25 | -" in aggregate
+
+
+@pytest.mark.parametrize(
+    ("tags", "classes"),
+    [
+        ("uncached,cached,feedback", ["APIUser"]),
+        ("serving", ["ServingRESTUser"]),
+        ("cached serving", ["APIUser", "ServingRESTUser"]),
+    ],
+)
+def test_locust_reads_the_command_as_meant(tmp_path: Path, tags: str, classes: list[str]) -> None:
+    """Parsed by Locust's own parser (in a child: importing locust patches the process with gevent)."""
+    command, users = locust_command(tmp_path, parse(["--tags", tags, "--users", "7", "--duration", "15s"]))
+    assert users == classes
+    script = (
+        "import json, sys\n"
+        "from locust.argument_parser import parse_options\n"
+        "o = parse_options(sys.argv[1:])\n"
+        "print(json.dumps([o.user_classes, sorted(o.tags), o.num_users, o.run_time, o.headless,\n"
+        "                  o.csv_prefix]))"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", script, *command[3:]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    user_classes, parsed_tags, num_users, run_time, headless, csv_prefix = json.loads(
+        done.stdout.splitlines()[-1]
+    )
+    assert user_classes == classes
+    assert parsed_tags == sorted(tags.replace(",", " ").split())
+    assert (num_users, run_time, headless) == (7, 15, True)
+    assert csv_prefix == str(tmp_path / "locust")
