@@ -1,0 +1,19 @@
+"""The style gate runs with the tests, so CI refuses code that `make lint` would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.procs import REPO_ROOT
+
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+@pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]], ids=["check", "format"])
+def test_ruff_is_clean(args: list[str]) -> None:
+    result = subprocess.run([str(RUFF), *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
