@@ -59,11 +59,12 @@ run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_UR
 stop:  ## stop what `make run` started (from another terminal)
 	@if [ -x $(PY) ]; then $(PY) -m stack stop; else echo "nothing to stop"; fi
 
-serve: $(STAMP)  ## run the embedded model server on :8500 (gRPC) and :8501 (REST)
+serve: $(STAMP)  ## run the embedded model server on :8500 (gRPC) and :8501 (REST); RUNTIME=openvino PRECISION=int8
 	$(PY) -m serving --port 8500 --rest_api_port 8501 \
 		--model_config_file serving/models.config \
 		--enable_batching --batching_parameters_file serving/batching.config \
-		--monitoring_config_file serving/monitoring.config
+		--monitoring_config_file serving/monitoring.config \
+		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION))
 
 migrate: $(STAMP)  ## apply the gateway's database migrations to DATABASE_URL (default: SQLite in var/)
 	$(VENV)/bin/alembic -c gateway/alembic.ini upgrade head

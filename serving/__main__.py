@@ -23,14 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     _configure_tensorflow(flags)
 
     from serving.config import ConfigError, load_server_config
+    from serving.runtimes import RuntimeUnavailableError, servable_loader
     from serving.server import serve
 
     try:
         config = load_server_config(flags)
-    except (ConfigError, OSError) as error:
+        load_servable = servable_loader(flags.runtime, flags.precision)
+    except (ConfigError, OSError, RuntimeUnavailableError) as error:
         logging.getLogger("serving").error("Failed to start server: %s", error)
         return 1
-    return asyncio.run(serve(flags, config))
+    return asyncio.run(serve(flags, config, load_servable))
 
 
 if __name__ == "__main__":

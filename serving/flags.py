@@ -44,6 +44,8 @@ class Flags:
     tensorflow_intra_op_parallelism: int
     tensorflow_inter_op_parallelism: int
     models_dir: Path | None
+    runtime: str
+    precision: str
     ignored: tuple[str, ...]
 
 
@@ -74,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded server only: the local folder standing in for /models in base_path values "
         "(default: ./models when /models does not exist)",
     )
+    add(
+        "--runtime",
+        choices=("tensorflow", "openvino"),
+        default="tensorflow",
+        help="embedded server only: what runs the model (tensorflow is the reference)",
+    )
+    add(
+        "--precision",
+        choices=("f32", "bf16", "int8"),
+        default=None,
+        help="embedded server only, with --runtime openvino: inference precision (default f32); "
+        "a precision this CPU cannot run stops the server at start",
+    )
     return parser
 
 
@@ -91,6 +106,8 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         log.warning(
             "--model_config_file is given: --model_name/--model_base_path are ignored (as in TF Serving)"
         )
+    if args.precision is not None and args.precision != "f32" and args.runtime != "openvino":
+        parser.error(f"--precision {args.precision} needs --runtime openvino (tensorflow runs f32)")
     if args.file_system_poll_wait_seconds <= 0:
         # TF Serving polls once and never again for 0 or less; a version can still be loaded at start.
         log.warning("file_system_poll_wait_seconds <= 0: versions are loaded once at start, never polled")
@@ -109,5 +126,7 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         models_dir=args.models_dir,
+        runtime=args.runtime,
+        precision=args.precision or "f32",
         ignored=tuple(unknown),
     )

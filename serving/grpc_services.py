@@ -17,7 +17,7 @@ from tensorflow_serving.apis import (
 
 from serving.errors import ServingError, invalid_argument
 from serving.manager import ModelManager
-from serving.predictor import Predictor, Timer
+from serving.predictor import Predictor, Timer, runtime_headers
 from serving.servable import DEFAULT_SIGNATURE
 from serving.tensors import to_ndarray, to_tensor_proto
 
@@ -50,6 +50,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 )
         except ServingError as error:
             await context.abort(error.code, error.message)
+        await context.send_initial_metadata(runtime_headers(result.runtime_info))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = spec.name
         response.model_spec.version.value = result.version
@@ -64,17 +65,19 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         try:
             with Timer(self._predictor.metrics, spec.name, "grpc"):
-                response = model_metadata(
+                response, runtime_info = model_metadata(
                     self._predictor.manager, spec.name, requested_version(spec), list(request.metadata_field)
                 )
         except ServingError as error:
             await context.abort(error.code, error.message)
+        await context.send_initial_metadata(runtime_headers(runtime_info))
         return response
 
 
 def model_metadata(
     manager: ModelManager, name: str, version: int | None, fields: list[str]
-) -> get_model_metadata_pb2.GetModelMetadataResponse:
+) -> tuple[get_model_metadata_pb2.GetModelMetadataResponse, dict[str, str]]:
+    """TF Serving's response, and the runtime/precision of the version it describes."""
     if not fields:
         raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
     for field in fields:
@@ -88,7 +91,7 @@ def model_metadata(
         for key, signature in servable.signature_defs.items():
             signatures.signature_def[key].CopyFrom(signature)
         response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
-        return response
+        return response, servable.runtime_info
 
 
 def model_status(

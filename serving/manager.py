@@ -72,6 +72,8 @@ class ModelManager:
         poll_seconds: float,
         warmup_batch_sizes: tuple[int, ...] = (),
         on_unloaded: Callable[[Servable], None] | None = None,
+        load_servable: Callable[[str, int, Path], Servable] = Servable,
+        on_loaded: Callable[[Servable], None] | None = None,
     ) -> None:
         self._models = {
             model.name: _Model(model, resolve_base_path(model.base_path, models_dir))
@@ -80,6 +82,8 @@ class ModelManager:
         self._poll_seconds = poll_seconds
         self._warmup_batch_sizes = warmup_batch_sizes
         self._on_unloaded = on_unloaded or (lambda servable: None)
+        self._on_loaded = on_loaded or (lambda servable: None)
+        self._load_servable = load_servable
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,7 +146,7 @@ class ModelManager:
             model.versions[entry.version] = entry
         log.info("Loading servable version {name: %s version: %d} from %s", name, entry.version, path)
         try:
-            servable = Servable(name, entry.version, path)
+            servable = self._load_servable(name, entry.version, path)
             runs = servable.warm_up(self._warmup_batch_sizes)
         except Exception as error:
             log.exception("Loading servable version {name: %s version: %d} failed", name, entry.version)
@@ -151,12 +155,14 @@ class ModelManager:
             return
         with self._lock:
             entry.servable, entry.state = servable, State.AVAILABLE
+        self._on_loaded(servable)
         log.info(
-            "Successfully loaded servable version {name: %s version: %d} in %.2fs (%d warmup runs)",
+            "Successfully loaded servable version {name: %s version: %d} in %.2fs (%d warmup runs, %s)",
             name,
             entry.version,
             servable.load_seconds,
             runs,
+            " ".join(f"{key}={value}" for key, value in servable.runtime_info.items()),
         )
         self.on_change()
 

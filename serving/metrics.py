@@ -9,6 +9,9 @@ equivalents:
 - `tensorflow_serving_batch_size{model_name}` — histogram of the rows in each processed batch
   (before padding); `tensorflow_serving_padded_batch_size{model_name}` — after padding.
 - `tensorflow_serving_batch_queue_depth{model_name}` — rows waiting in batch queues.
+- `tensorflow_serving_runtime_info{model_name, version, runtime, precision}` — 1 for each loaded version
+  (`--runtime`/`--precision`); join on model_name to split the other series by runtime. An info gauge
+  rather than a label on every series keeps their names and labels as TF Serving's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.batching import BatchMetrics
+from serving.servable import Servable
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -57,6 +61,22 @@ class Metrics(BatchMetrics):
             ["model_name"],
             registry=self.registry,
         )
+
+        self.runtime_info = Gauge(
+            "tensorflow_serving_runtime_info",
+            "1 for each loaded model version, labelled with what runs it.",
+            ["model_name", "version", "runtime", "precision"],
+            registry=self.registry,
+        )
+
+    def _runtime_labels(self, servable: Servable) -> tuple[str, str, str, str]:
+        return (servable.name, str(servable.version), servable.runtime, servable.precision)
+
+    def servable_loaded(self, servable: Servable) -> None:
+        self.runtime_info.labels(*self._runtime_labels(servable)).set(1)
+
+    def servable_unloaded(self, servable: Servable) -> None:
+        self.runtime_info.remove(*self._runtime_labels(servable))
 
     def request(self, model: str, api: str, status: str, seconds: float) -> None:
         self.requests.labels(model, api, status).inc()

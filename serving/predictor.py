@@ -24,6 +24,12 @@ class Prediction:
     version: int
     signature_name: str
     outputs: Arrays
+    runtime_info: dict[str, str]
+
+
+def runtime_headers(runtime_info: dict[str, str]) -> list[tuple[str, str]]:
+    """`x-model-runtime: openvino`, `x-model-precision: int8`, ... as gRPC metadata or HTTP headers."""
+    return [(f"x-model-{key.replace('_', '-')}", value) for key, value in runtime_info.items()]
 
 
 class Predictor:
@@ -63,7 +69,9 @@ class Predictor:
                 outputs = await loop.run_in_executor(self._executor, servable.run, signature_name, inputs)
             if output_filter:
                 outputs = {alias: outputs[alias] for alias in output_filter}
-            return Prediction(servable.version, signature_name or DEFAULT_SIGNATURE, outputs)
+            return Prediction(
+                servable.version, signature_name or DEFAULT_SIGNATURE, outputs, servable.runtime_info
+            )
 
 
 class Timer:

@@ -22,7 +22,7 @@ from tensorflow_serving.apis.get_model_metadata_pb2 import SignatureDefMap
 from serving.config import MonitoringOptions
 from serving.errors import ServingError, invalid_argument
 from serving.grpc_services import SIGNATURE_DEF_FIELD, model_metadata, model_status
-from serving.predictor import Predictor, Timer
+from serving.predictor import Predictor, Timer, runtime_headers
 from serving.tensors import NUMPY_TYPES, dtype_name
 
 _VERSION = r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -180,7 +180,9 @@ def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette
         try:
             if match := _METADATA.fullmatch(path):
                 with Timer(predictor.metrics, match["name"], "rest"):
-                    response = model_metadata(manager, match["name"], _version(match), [SIGNATURE_DEF_FIELD])
+                    response, runtime_info = model_metadata(
+                        manager, match["name"], _version(match), [SIGNATURE_DEF_FIELD]
+                    )
                     signatures = response.metadata[SIGNATURE_DEF_FIELD]
                     signature_map = SignatureDefMap()
                     signatures.Unpack(signature_map)
@@ -188,7 +190,10 @@ def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette
                         {
                             "model_spec": _proto_json(response.model_spec),
                             "metadata": {SIGNATURE_DEF_FIELD: _proto_json(signature_map)},
-                        }
+                            # not in TF Serving's response; its clients ignore unknown keys
+                            "runtime": runtime_info,
+                        },
+                        headers=dict(runtime_headers(runtime_info)),
                     )
             if match := _STATUS.fullmatch(path):
                 return JSONResponse(_proto_json(model_status(manager, match["name"], _version(match))))
@@ -219,7 +224,10 @@ def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette
                     signature = servable.signature(signature_name)
                 inputs, row_format = decode_inputs(body, signature)
                 result = await predictor.predict(match["name"], version, signature_name, inputs)
-                return JSONResponse(encode_outputs(result.outputs, row_format))
+                return JSONResponse(
+                    encode_outputs(result.outputs, row_format),
+                    headers=dict(runtime_headers(result.runtime_info)),
+                )
         except ServingError as error:
             return _error(error)
 

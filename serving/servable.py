@@ -54,7 +54,13 @@ def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
 
 
 class Servable:
-    """A SavedModel version. `run` is thread-safe and is called from worker threads."""
+    """A SavedModel version run by TensorFlow. `run` is thread-safe and is called from worker threads.
+
+    Subclasses run the same signatures with another runtime (serving/runtimes.py): they override `_load`,
+    `run` and `check_images`; signature checks, warmup and in-flight accounting stay here."""
+
+    runtime = "tensorflow"
+    precision = "f32"
 
     def __init__(self, name: str, version: int, path: Path) -> None:
         self.name = name
@@ -62,11 +68,19 @@ class Servable:
         self.path = path
         started = time.perf_counter()
         self.signature_defs = read_signature_defs(path)
-        self._loaded = tf.saved_model.load(str(path), tags=["serve"])
-        self._functions = {key: self._loaded.signatures[key] for key in self.signature_defs}
+        self._load()
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Condition()
         self._in_flight = 0
+
+    def _load(self) -> None:
+        self._loaded = tf.saved_model.load(str(self.path), tags=["serve"])
+        self._functions = {key: self._loaded.signatures[key] for key in self.signature_defs}
+
+    @property
+    def runtime_info(self) -> dict[str, str]:
+        """Reported in model metadata, response headers and the runtime_info metric."""
+        return {"runtime": self.runtime, "precision": self.precision}
 
     # --- request checks -------------------------------------------------------------------------
     def signature(self, signature_name: str) -> meta_graph_pb2.SignatureDef:

@@ -21,6 +21,8 @@ from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.predictor import Predictor
 from serving.rest import create_app
+from serving.runtimes import LoadServable
+from serving.servable import Servable
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +40,24 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-async def serve(flags: Flags, config: ServerConfig) -> int:
+async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable = Servable) -> int:
     loop = asyncio.get_running_loop()
     metrics = Metrics()
     scheduler = BatchScheduler(config.batching, metrics) if config.batching is not None else None
+
+    def unloaded(servable: Servable) -> None:
+        metrics.servable_unloaded(servable)
+        if scheduler is not None:
+            loop.call_soon_threadsafe(scheduler.forget, servable)
+
     manager = ModelManager(
         config.models,
         flags.models_dir,
         flags.file_system_poll_wait_seconds,
         warmup_batch_sizes=scheduler.warmup_batch_sizes() if scheduler else (),
-        on_unloaded=(lambda servable: loop.call_soon_threadsafe(scheduler.forget, servable))
-        if scheduler
-        else None,
+        on_unloaded=unloaded,
+        load_servable=load_servable,
+        on_loaded=metrics.servable_loaded,
     )
     health = HealthServicer()
 

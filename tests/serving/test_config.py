@@ -121,3 +121,23 @@ def test_flags_accept_both_forms_and_warn_about_the_rest(caplog: pytest.LogCaptu
     assert parse_flags(["--model_base_path=/m/x", "--enable_batching=false"]).enable_batching is False
     with pytest.raises(SystemExit):
         parse_flags(["--port=1"])  # no model given
+
+
+def test_runtime_and_precision_flags() -> None:
+    default = parse_flags(["--model_base_path=/m/x"])
+    assert (default.runtime, default.precision) == ("tensorflow", "f32")
+    flags = parse_flags(["--model_base_path=/m/x", "--runtime", "openvino", "--precision=int8"])
+    assert (flags.runtime, flags.precision) == ("openvino", "int8")
+    assert parse_flags(["--model_base_path=/m/x", "--runtime=openvino"]).precision == "f32"
+    for wrong in (["--precision=int8"], ["--runtime=onnx"], ["--runtime=openvino", "--precision=fp16"]):
+        with pytest.raises(SystemExit):
+            parse_flags(["--model_base_path=/m/x", *wrong])
+
+
+def test_tensorflow_runtime_refuses_other_precisions() -> None:
+    from serving.runtimes import RuntimeUnavailableError, servable_loader
+    from serving.servable import Servable
+
+    assert servable_loader("tensorflow", "f32") is Servable
+    with pytest.raises(RuntimeUnavailableError, match="needs --runtime openvino"):
+        servable_loader("tensorflow", "bf16")
