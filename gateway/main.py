@@ -16,6 +16,7 @@ from gateway.core.config import Settings, get_settings
 from gateway.core.db import create_engine, create_sessionmaker, ensure_database
 from gateway.core.logging import setup_logging
 from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
 from gateway.services.storage import UploadRejectedError, UploadStore
 
@@ -48,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.model_status_ttl_seconds,
     )
     state.uploads = UploadStore(settings.upload_dir)
+    state.results = ResultCache(settings.result_cache_entries)
     try:
         await ensure_database(state)
     except Exception as exc:  # start anyway: /ready reports it and retries, requests answer 503

@@ -13,6 +13,7 @@ from gateway import crud
 from gateway.core.config import Settings
 from gateway.core.security import InvalidTokenError, decode_access_token
 from gateway.models import User
+from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
 from gateway.services.storage import UploadStore
 
@@ -36,11 +37,16 @@ def get_store(request: Request) -> UploadStore:
     return request.app.state.uploads
 
 
+def get_results(request: Request) -> ResultCache:
+    return request.app.state.results
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str, Depends(oauth2_scheme)]
 ServingDep = Annotated[ServingClient, Depends(get_serving)]
 StoreDep = Annotated[UploadStore, Depends(get_store)]
+ResultCacheDep = Annotated[ResultCache, Depends(get_results)]
 
 CREDENTIALS_ERROR = "Could not validate credentials."
 

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     model_name: str = "resnet50"
     serving_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     model_status_ttl_seconds: Annotated[float, Field(ge=0)] = 5.0
+    result_cache_entries: Annotated[int, Field(ge=0)] = 10_000
+    """Prediction results kept in memory per worker, in front of the database's cache query (0: off)."""
 
     upload_dir: Path = Path("var/uploads")
     max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024

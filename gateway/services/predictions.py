@@ -1,4 +1,10 @@
-"""The predict use case: check the upload, store it, answer from the cache or the model server, record."""
+"""The predict use case: check the upload, store it, answer from the cache or the model server, record.
+
+Order of checks: extension (400), size (413), then the cache — the in-process LRU, then the database. The
+same md5 means the same bytes, which passed the image inspection when their prediction was first made, so a
+cache hit skips the (costly) Pillow inspection; a miss inspects (400 for bad bytes) before anything is stored
+or sent to the model server.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from gateway import crud
 from gateway.core.config import Settings
 from gateway.core.metrics import PREDICTION_CACHE
 from gateway.models import ModelInfo, Prediction, PredictionPublic, TopK, User
+from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
 from gateway.services.storage import (
     UNSUPPORTED,
@@ -26,6 +33,21 @@ from gateway.services.storage import (
 log = logging.getLogger("gateway.predict")
 
 
+async def cached_result(
+    session: AsyncSession, results: ResultCache, md5: str, model_name: str, version: int
+) -> tuple[TopK, ...] | None:
+    """The known top-k for these bytes and model version: from memory, else from the database."""
+    key = (md5, model_name, version)
+    if (top_k := results.get(key)) is not None:
+        return top_k
+    row = await crud.find_cached_prediction(session, md5, model_name, version)
+    if row is None:
+        return None
+    top_k = tuple(TopK.model_validate(item) for item in row.top_k)
+    results.put(key, top_k)
+    return top_k
+
+
 async def predict_upload(
     upload: UploadFile,
     user: User,
@@ -33,29 +55,32 @@ async def predict_upload(
     serving: ServingClient,
     store: UploadStore,
     settings: Settings,
+    results: ResultCache,
 ) -> PredictionPublic:
     ext = allowed_extension(upload.filename)
     if ext is None:
         raise UploadRejectedError(400, UNSUPPORTED)
     data = await read_limited(upload, settings.max_upload_bytes)
-    await asyncio.to_thread(inspect_image, data, settings.max_image_pixels)
     md5 = md5_hex(data)
-    file_name = await store.save(data, ext)
 
     version = await serving.latest_version()
-    cached = None
+    top_k: tuple[TopK, ...] | None = None
     if version is not None:
-        cached = await crud.find_cached_prediction(session, md5, serving.model_name, version)
-    if cached is not None:
+        top_k = await cached_result(session, results, md5, serving.model_name, version)
+    cached = top_k is not None
+    if top_k is not None:
         PREDICTION_CACHE.labels("hit").inc()
-        top_k = [TopK.model_validate(item) for item in cached.top_k]
-        model = ModelInfo(name=cached.model_name, version=cached.model_version)
+        assert version is not None
+        model = ModelInfo(name=serving.model_name, version=version)
+        file_name = await store.save(data, md5, ext)
     else:
         PREDICTION_CACHE.labels("miss").inc()
+        await asyncio.to_thread(inspect_image, data, settings.max_image_pixels)
+        file_name = await store.save(data, md5, ext)
         result = await serving.classify(data)
-        top_k = [
+        top_k = tuple(
             TopK(label=label, score=score) for label, score in zip(result.labels, result.scores, strict=True)
-        ]
+        )
         model = ModelInfo(name=result.model_name, version=result.model_version)
 
     assert user.id is not None
@@ -70,16 +95,18 @@ async def predict_upload(
             label=top_k[0].label,
             score=top_k[0].score,
             top_k=[item.model_dump() for item in top_k],
-            cached=cached is not None,
+            cached=cached,
         ),
     )
+    if not cached:  # only once the row is committed, so memory never knows more than the database
+        results.put((md5, model.name, model.version), top_k)
     assert record.id is not None
     return PredictionPublic(
         prediction=top_k[0].label,
         score=top_k[0].score,
         image_file_name=file_name,
-        top_k=top_k,
+        top_k=list(top_k),
         model=model,
-        cached=cached is not None,
+        cached=cached,
         prediction_id=record.id,
     )

@@ -97,9 +97,14 @@ class UploadStore:
     def path_of(self, file_name: str) -> Path:
         return self.root / file_name
 
-    async def save(self, data: bytes, ext: str) -> str:
-        file_name = f"{md5_hex(data)}{ext}"
-        await asyncio.to_thread(self._write_once, self.path_of(file_name), data)
+    async def save(self, data: bytes, md5: str, ext: str) -> str:
+        """Store `data` (whose md5 the caller computed) as `<md5><ext>` unless that file exists already."""
+        file_name = f"{md5}{ext}"
+        path = self.path_of(file_name)
+        # One stat of a local folder (microseconds, cheaper than the thread hop): the common case of bytes
+        # seen before under this extension. Writing (with its fsync) stays in a worker thread.
+        if not path.exists():
+            await asyncio.to_thread(self._write_once, path, data)
         return file_name
 
     def _write_once(self, path: Path, data: bytes) -> None:

@@ -2,7 +2,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from gateway.api.deps import CurrentUser, ServingDep, SessionDep, SettingsDep, StoreDep
+from gateway.api.deps import (
+    CurrentUser,
+    ResultCacheDep,
+    ServingDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
 from gateway.models import ErrorDetail, PredictionPublic
 from gateway.services.predictions import predict_upload
 
@@ -18,6 +25,7 @@ async def predict(
     serving: ServingDep,
     store: StoreDep,
     settings: SettingsDep,
+    results: ResultCacheDep,
 ) -> PredictionPublic:
     """Classify an uploaded PNG/JPEG/GIF. The same bytes again answer from the cache (`cached: true`)."""
-    return await predict_upload(file, user, session, serving, store, settings)
+    return await predict_upload(file, user, session, serving, store, settings, results)
