@@ -13,7 +13,13 @@ from gateway.models import Prediction, TopK
 from gateway.services import predictions
 from gateway.services.result_cache import ResultCache
 from tests.gateway.fake_serving import FakeServing
-from tests.gateway.helpers import Gateway, image_bytes, running_gateway
+from tests.gateway.helpers import Gateway, running_gateway
+from tests.gateway.helpers import image_bytes as _image_bytes
+
+
+def image_bytes(fmt: str = "PNG", seed: int = 0) -> bytes:
+    """Pictures of a size no other test uses, so no other test's upload is already in the cache."""
+    return _image_bytes(fmt, size=(37, 29), seed=seed)
 
 
 async def _rows_of(api: Gateway, user_id: int) -> list[Prediction]:
