@@ -28,7 +28,13 @@ log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
 # TF Serving accepts messages up to INT_MAX bytes.
-_GRPC_OPTIONS = [("grpc.max_receive_message_length", 2**31 - 1), ("grpc.max_send_message_length", 2**31 - 1)]
+# grpc binds with SO_REUSEPORT by default: a second server on a busy port would silently share its traffic
+# instead of failing to start. Like TF Serving, refuse a port that is taken.
+_GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.so_reuseport", 0),
+]
 _PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 
 
@@ -79,7 +85,12 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable 
 
     grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
     add_services(grpc_server, predictor, health)
-    grpc_port = grpc_server.add_insecure_port(f"{flags.grpc_bind_address}:{flags.port}")
+    try:
+        grpc_port = grpc_server.add_insecure_port(f"{flags.grpc_bind_address}:{flags.port}")
+    except RuntimeError:
+        log.error("Failed to start server: gRPC port %d is already in use (--port)", flags.port)
+        manager.stop()
+        return 1
     await grpc_server.start()
     log.info("Running gRPC ModelServer at %s:%d ...", flags.grpc_bind_address, grpc_port)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.procs import wait_until
+from tests.procs import Service, free_port, wait_until
 from tests.serving.helpers import http, metric_samples, png, predict_request, prediction_stub, scrape
-from tests.serving_fixtures import SERVING_DIR, ServingProcess, StartServing
+from tests.serving_fixtures import SERVING_DIR, ServingProcess, StartServing, serving_args
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +104,21 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(
     assert [r.outputs["labels"].tensor_shape.dim[0].size for r in results] == [1] * callers
     assert server.service.proc.wait(60) == 0
     assert "Server stopped" in server.service.log_text()
+
+
+def test_a_taken_grpc_port_is_refused_not_shared(
+    start_serving: StartServing, tiny_model_base: Path, tmp_path: Path
+) -> None:
+    """grpc's default SO_REUSEPORT would let a second server silently take half of the first one's traffic."""
+    first = start_serving(tiny_model_base, "tiny")
+    second = Service(
+        serving_args(tiny_model_base, "tiny", first.grpc_port, free_port(), batching=False),
+        tmp_path / "second.log",
+    )
+    try:
+        wait_until(lambda: second.proc.poll() is not None, 120, what="second server on a taken port")
+    finally:
+        second.stop()
+    assert second.proc.returncode != 0
+    assert f"gRPC port {first.grpc_port} is already in use" in second.log_text()
+    assert first.model_available()
