@@ -33,7 +33,7 @@ $(GENERATED): $(shell find gateway/tfs_api/protos -name '*.proto' 2>/dev/null) g
 
 install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempotent)
 
-protos: $(STAMP)  ## regenerate the gateway's TF Serving gRPC modules
+protos: install  ## regenerate the gateway's TF Serving gRPC modules
 	$(PY) -m gateway.tfs_api.build
 
 test: install  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL)
@@ -42,15 +42,15 @@ test: install  ## run every test (set TEST_DATABASE_URL to also run them on Post
 test-fast: install  ## the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff lint and format check
+lint: install  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)  ## apply ruff's fixes and formatting
+format: install  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-export: $(STAMP)  ## export MODEL (resnet50 | efficientnet-lite0) to MODELS_DIR/<model>/<next version>
+export: install  ## export MODEL (resnet50 | efficientnet-lite0) to MODELS_DIR/<model>/<next version>
 	$(PY) -m export_model --model $(MODEL) --out $(MODELS_DIR) $(EXPORT_ARGS)
 
 run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_URL, *_PORT (see README)
@@ -59,20 +59,20 @@ run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_UR
 stop:  ## stop what `make run` started (from another terminal)
 	@if [ -x $(PY) ]; then $(PY) -m stack stop; else echo "nothing to stop"; fi
 
-serve: $(STAMP)  ## run the embedded model server on :8500 (gRPC) and :8501 (REST); RUNTIME=openvino PRECISION=int8
+serve: install  ## run the embedded model server on :8500 (gRPC) and :8501 (REST); RUNTIME=openvino PRECISION=int8
 	$(PY) -m serving --port 8500 --rest_api_port 8501 \
 		--model_config_file serving/models.config \
 		--enable_batching --batching_parameters_file serving/batching.config \
 		--monitoring_config_file serving/monitoring.config \
 		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION))
 
-migrate: $(STAMP)  ## apply the gateway's database migrations to DATABASE_URL (default: SQLite in var/)
+migrate: install  ## apply the gateway's database migrations to DATABASE_URL (default: SQLite in var/)
 	$(VENV)/bin/alembic -c gateway/alembic.ini upgrade head
 
-gateway: $(STAMP)  ## run the gateway on :8000 (SERVING_TARGET, DATABASE_URL, ... from the environment)
+gateway: install  ## run the gateway on :8000 (SERVING_TARGET, DATABASE_URL, ... from the environment)
 	$(VENV)/bin/uvicorn gateway.main:app --host 0.0.0.0 --port 8000
 
-frontend: $(STAMP)  ## run the web page on :7860 (GATEWAY_URL, default http://127.0.0.1:8000; GRADIO_SERVER_PORT)
+frontend: install  ## run the web page on :7860 (GATEWAY_URL, default http://127.0.0.1:8000; GRADIO_SERVER_PORT)
 	$(PY) -m frontend
 
 clean:  ## remove the venv and generated files (keeps models/ and var/)
@@ -96,10 +96,10 @@ loadtest: install  ## Locust vs a local stack: USERS SPAWN_RATE DURATION REPLICA
 		--replicas $(REPLICAS) --model $(MODEL) $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST)) \
 		$(if $(TAGS),--tags "$(TAGS)") $(if $(COMPARE),--compare) $(if $(MODEL_BASE),--model-base-path $(MODEL_BASE))
 
-bench: $(STAMP)  ## in-process model vs serving vs gateway, one run, with ratios (QUICK=1: tiny model)
+bench: install  ## in-process model vs serving vs gateway, one run, with ratios (QUICK=1: tiny model)
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
 
-bench-serving: $(STAMP)  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off
+bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
 
 # ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
@@ -126,8 +126,8 @@ k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomiz
 	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s
 
 .PHONY: openvino-quantize bench-openvino
-openvino-quantize: $(STAMP)  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)
+openvino-quantize: install  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)
 	$(PY) -m serving.openvino_runtime.quantize --model-dir $(MODELS_DIR)/$(MODEL)
 
-bench-openvino: $(STAMP)  ## in-process img/s, start-up and RSS: TensorFlow vs OpenVINO f32/bf16/int8 (MODEL)
+bench-openvino: install  ## in-process img/s, start-up and RSS: TensorFlow vs OpenVINO f32/bf16/int8 (MODEL)
 	$(PY) -m serving.openvino_runtime.bench --model-dir $(MODELS_DIR)/$(MODEL)
