@@ -36,7 +36,7 @@ from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
 from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
-from tests.procs import REPO_ROOT
+from stack.procs import REPO_ROOT
 
 REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"

@@ -27,7 +27,7 @@ from loadtest.images import run_nonce
 from loadtest.machine import describe, one_line
 from loadtest.settings import DEFAULT_TAGS, USER_CLASS_TAGS, users_for_tags
 from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
-from tests.procs import PYTHON, REPO_ROOT
+from stack.procs import PYTHON, REPO_ROOT
 
 REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 from stack.model import has_version
+from stack.procs import PYTHON, REPO_ROOT, Service, free_port, http_ok
 from stack.services import port_is_free
-from tests.procs import PYTHON, REPO_ROOT, Service, free_port, http_ok
 
 LOCAL = "127.0.0.1"
 BENCH_MODELS_DIR = REPO_ROOT / "var" / "bench-models"

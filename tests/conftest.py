@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import REPO_ROOT
+from stack.procs import REPO_ROOT
 
 pytest_plugins = ["tests.model_fixtures", "tests.serving_fixtures"]
 

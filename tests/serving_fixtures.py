@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import PYTHON, REPO_ROOT, Service, free_port
+from stack.procs import PYTHON, REPO_ROOT, Service, free_port
 
 SERVING_DIR = REPO_ROOT / "serving"
 BATCHING_CONFIG = SERVING_DIR / "batching.config"

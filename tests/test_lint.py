@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import REPO_ROOT
+from stack.procs import REPO_ROOT
 
 RUFF = Path(sys.executable).parent / "ruff"
 

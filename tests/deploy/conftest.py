@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.procs import REPO_ROOT
 from tests.deploy.compose_env import interpolate, parse_env_file
 from tests.deploy.dockerfile import Stage, parse_dockerfile
-from tests.procs import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from stack.procs import REPO_ROOT
 from tests.deploy.compose_env import MissingVariableError, interpolate, variables_used
 from tests.deploy.conftest import COMPOSE_FILE, DEPLOY, DOCKERFILE, TEST_SECRETS, venv_tool
 from tests.deploy.dockerfile import Stage
-from tests.procs import REPO_ROOT
 
 SERVING_FLAGS = {
     "--port": "8500",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from stack.procs import REPO_ROOT
 from tests.deploy.conftest import DOCKERFILE, venv_tool
 from tests.deploy.dockerfile import Stage, copy_sources, dockerignore_excludes, stage_chain
-from tests.procs import REPO_ROOT
 
 Parsed = tuple[dict[str, str], list[Stage]]
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import REPO_ROOT
+from stack.procs import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "deploy" / "docker" / "export-job.sh"
 

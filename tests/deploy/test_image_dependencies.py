@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from stack.procs import REPO_ROOT
 from tests.deploy.conftest import DOCKERFILE
 from tests.deploy.dockerfile import copy_sources, parse_dockerfile, stage_chain
-from tests.procs import REPO_ROOT
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.procs import REPO_ROOT
+from stack.procs import REPO_ROOT
 
 Resources = dict[tuple[str, str], dict[str, Any]]
 K8S_VERSION = "1.31.0"  # the oldest Kubernetes the manifests must work on

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from stack.procs import PYTHON, Service, free_port
 from tests.deploy.conftest import DEPLOY
-from tests.procs import PYTHON, Service, free_port
 from tests.serving_fixtures import START_TIMEOUT, ServingProcess
 
 CONTAINER_MODELS = "/models"

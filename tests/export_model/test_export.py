@@ -13,7 +13,7 @@ import pytest
 
 from export_model import export, warmup
 from export_model.errors import ExportError
-from tests.procs import PYTHON, REPO_ROOT
+from stack.procs import PYTHON, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from gradio_client import Client
 from frontend.assets import make_examples
 from frontend.gateway_client import GatewayClient
 from frontend.ui import CSS, build_demo
+from stack.procs import PYTHON, Service, free_port, http_ok
 from tests.frontend.fake_gateway import FakeState, create_app
-from tests.procs import PYTHON, Service, free_port, http_ok
 
 UNCHANGED = object()
 

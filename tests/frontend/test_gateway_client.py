@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from frontend.gateway_client import GatewayClient, GatewayError, SessionExpiredError, error_message
+from stack.procs import free_port
 from tests.frontend.fake_gateway import MAX_BYTES, FakeState, create_app
-from tests.procs import free_port
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from PIL import Image
 
 from frontend.assets import load_labels
 from frontend.config import Settings
+from stack.procs import Service
 from tests.frontend.conftest import LIVE_MAX_UPLOAD_BYTES, LiveGateway, LiveStack, outputs, top_labels
-from tests.procs import Service
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from stack.procs import free_port
 from tests.gateway.fake_serving import FakeServing
 from tests.gateway.helpers import Gateway, image_bytes, running_gateway
-from tests.procs import free_port
 
 
 async def test_feedback_is_stored_and_listed_for_its_user_only(

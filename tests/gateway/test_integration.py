@@ -13,10 +13,10 @@ import grpc
 import httpx
 import pytest
 
+from stack.procs import PYTHON, REPO_ROOT, free_port
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
 from tests.gateway.helpers import Gateway, image_bytes, running_gateway
 from tests.gateway.test_predict import _bmp, _pdf, _png_claiming
-from tests.procs import PYTHON, REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from stack.procs import PYTHON, Service, free_port, http_ok
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
 from tests.gateway.helpers import image_bytes
-from tests.procs import PYTHON, Service, free_port, http_ok
 
 pytestmark = pytest.mark.slow
 MAX_UPLOAD = 200_000

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.services.serving_client import ServingClient, ServingError
+from stack.procs import free_port
 from tests.gateway.fake_serving import FakeServing
-from tests.procs import free_port
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from gateway.tfs_api import get_model_metadata_pb2, get_model_status_pb2, predict_pb2, types_pb2
 from gateway.tfs_api.generated.tensorflow.core.protobuf import meta_graph_pb2
 from gateway.tfs_api.pool import POOL
+from stack.procs import PYTHON, REPO_ROOT
 from tests.gateway.tfs_samples import MESSAGE_TYPES, build, describe
-from tests.procs import PYTHON, REPO_ROOT
 
 OURS = SimpleNamespace(
     predict_pb2=predict_pb2,

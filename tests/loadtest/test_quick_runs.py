@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from loadtest import stack
-from tests.procs import PYTHON, REPO_ROOT, free_port
+from stack.procs import PYTHON, REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from loadtest.images import distinct_jpeg, jpeg_pool
 from loadtest.loadgen import run_load
 from loadtest.run import locust_command, parse, require_local, seconds, side_by_side, table
 from loadtest.settings import USER_CLASS_TAGS, users_for_tags
-from tests.procs import PYTHON, REPO_ROOT
+from stack.procs import PYTHON, REPO_ROOT
 
 
 def test_pictures_are_distinct_decodable_and_reproducible() -> None:

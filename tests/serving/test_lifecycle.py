@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.procs import Service, free_port, wait_until
+from stack.procs import Service, free_port, wait_until
 from tests.serving.helpers import http, metric_samples, png, predict_request, prediction_stub, scrape
 from tests.serving_fixtures import SERVING_DIR, ServingProcess, StartServing, serving_args
 

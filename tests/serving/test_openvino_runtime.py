@@ -24,7 +24,7 @@ from sklearn.datasets import load_sample_image
 
 from serving.openvino_runtime import artefacts
 from serving.openvino_runtime.runtime import OpenVINORuntime, UnsupportedPrecisionError
-from tests.procs import PYTHON, Service
+from stack.procs import PYTHON, Service
 
 pytestmark = pytest.mark.slow
 

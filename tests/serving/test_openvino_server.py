@@ -16,7 +16,7 @@ import pytest
 from skimage import data
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tests.procs import PYTHON, wait_until
+from stack.procs import PYTHON, wait_until
 from tests.serving.helpers import (
     b64,
     http,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import PYTHON, REPO_ROOT, free_port
+from stack.procs import PYTHON, REPO_ROOT, free_port
 
 CAT_CLASSES = {"tabby", "tiger_cat", "Egyptian_cat"}
 # `make -o` treats the shared venv's install stamp as up to date: never reinstall it from the copy.

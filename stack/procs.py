@@ -1,4 +1,4 @@
-"""Start real processes on free ports for integration tests, wait until they answer, stop them."""
+"""Start real processes on free ports, wait until they answer, stop them (used by loadtest and the tests)."""
 
 from __future__ import annotations
 
