@@ -3,6 +3,7 @@ in-process fake model server for unit tests, and the app wired to either."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,25 @@ def _plain_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _execute(server_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_plain_dsn(server_url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _temporary_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database on the server of `server_url`, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    await _execute(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -35,18 +55,8 @@ async def database_url(
     server = os.environ.get("TEST_DATABASE_URL")
     if not server:
         pytest.skip("TEST_DATABASE_URL is not set")
-    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_plain_dsn(server))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    conn = await asyncpg.connect(_plain_dsn(server))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with _temporary_database(server, "gateway_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -141,15 +151,5 @@ async def fresh_database_url(
     if database_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fresh') / 'fresh.db'}"
         return
-    name = f"gateway_fresh_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_plain_dsn(database_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    conn = await asyncpg.connect(_plain_dsn(database_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with _temporary_database(database_url, "gateway_fresh") as url:
+        yield url
