@@ -37,7 +37,13 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[_SPEC], autograph=False)
     def serve(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = self._built.network(self.network_input(image_bytes), training=False)
+        inputs = self.network_input(image_bytes)
+        count = tf.shape(inputs)[0]
+        # An empty batch answers an empty result. oneDNN's kernels on some CPUs (AVX-512) refuse a matrix of
+        # zero rows, so the network runs one blank row instead and its answer is dropped. No control flow:
+        # for a non-empty batch the padding is nothing, and the graph stays one straight path.
+        padded = tf.pad(inputs, [[0, tf.maximum(1 - count, 0)], [0, 0], [0, 0], [0, 0]])
+        probabilities = self._built.network(padded, training=False)[:count]
         scores, class_ids = tf.math.top_k(probabilities, k=TOP_K, sorted=True)
         return {
             "labels": tf.gather(self.labels, class_ids),

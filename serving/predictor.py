@@ -57,13 +57,11 @@ class Predictor:
         with self.manager.acquire(name, version) as servable:
             signature = servable.signature(signature_name)
             size = servable.validate_inputs(signature_name, inputs)
-            if size == 0:
-                raise invalid_argument("the request has an empty batch (0 rows)")
             unknown = [alias for alias in output_filter or [] if alias not in signature.outputs]
             if unknown:
                 raise invalid_argument(f"output tensor alias not found in signature: {', '.join(unknown)}")
             await loop.run_in_executor(self._executor, servable.check_images, signature_name, inputs)
-            if self.scheduler is not None:
+            if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
                 outputs = await self.scheduler.submit(servable, signature_name, inputs, size)
             else:
                 outputs = await loop.run_in_executor(self._executor, servable.run, signature_name, inputs)

@@ -33,6 +33,15 @@ def test_predict_one_image(tiny_channel: grpc.Channel) -> None:
     assert np.all(np.diff(scores) <= 0), "top-5 sorted by score"
 
 
+def test_an_empty_batch_answers_an_empty_result(tiny_channel: grpc.Channel) -> None:
+    result = outputs(prediction_stub(tiny_channel).Predict(predict_request("tiny", []), timeout=60))
+    assert {alias: array.shape for alias, array in result.items()} == {
+        "labels": (0, 5),
+        "scores": (0, 5),
+        "class_ids": (0, 5),
+    }
+
+
 def test_predict_eight_images_match_single_requests(tiny_channel: grpc.Channel) -> None:
     stub = prediction_stub(tiny_channel)
     images = [png(seed) for seed in range(10, 18)]
