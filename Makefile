@@ -127,7 +127,7 @@ k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomiz
 
 .PHONY: openvino-quantize bench-openvino
 openvino-quantize: install  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)
-	$(PY) -m serving.openvino_runtime.quantize --model-dir $(MODELS_DIR)/$(MODEL)
+	$(PY) -m serving.openvino_runtime.build --precision int8 --model-dir $(MODELS_DIR)/$(MODEL)
 
 bench-openvino: install  ## in-process img/s, start-up and RSS: TensorFlow vs OpenVINO f32/bf16/int8 (MODEL)
 	$(PY) -m serving.openvino_runtime.bench --model-dir $(MODELS_DIR)/$(MODEL)

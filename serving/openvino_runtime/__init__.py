@@ -5,10 +5,13 @@
     labels, scores, class_ids = runtime.predict([jpeg_bytes, png_bytes])
 
 Modules: `decode` (bytes -> the graph's pixels, without TensorFlow), `convert` (SavedModel -> OpenVINO
-network, TensorFlow needed only here), `artefacts` (the IR cache beside the export), `quantize` (int8
-CLI), `runtime` (the class the server holds), `bench` (throughput, start-up and memory vs TensorFlow).
+network, TensorFlow needed only here), `quantize` (int8 post-training quantization), `artefacts` (the IR
+cache beside the export: read and write only), `build` (fills the cache from `convert` and `quantize`;
+CLI), `precision` (the precisions and whether this CPU runs them), `runtime` (the class the server holds),
+`bench` (throughput, start-up and memory vs TensorFlow).
 """
 
-from serving.openvino_runtime.runtime import OpenVINORuntime, Precision, UnsupportedPrecisionError
+from serving.openvino_runtime.precision import Precision, UnsupportedPrecisionError
+from serving.openvino_runtime.runtime import OpenVINORuntime
 
 __all__ = ["OpenVINORuntime", "Precision", "UnsupportedPrecisionError"]

@@ -7,6 +7,8 @@ SavedModel it came from, the OpenVINO version, and for int8 the calibration set)
 under a temporary name and renamed in one step, so a concurrent reader (another replica) never sees half
 of it; a stale one (the SavedModel changed) is replaced. When the version folder is read-only the cache
 goes to `$XDG_CACHE_HOME/image-classifier/openvino/<fingerprint>/` instead.
+
+This module only reads and writes the cache; `build.py` fills it (conversion, quantization).
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ log = logging.getLogger(__name__)
 CACHE_SUBDIR = Path("assets.extra") / "openvino"
 INFO_FILE = "runtime.json"
 MODEL_FILE = "model.xml"
-PRECISIONS = ("f32", "bf16", "int8")
-IR_KIND = {"f32": "f32", "bf16": "f32", "int8": "int8"}
 
 
 @dataclass(frozen=True)
@@ -124,32 +124,3 @@ def write(version_dir: Path, kind: str, model: ov.Model, info: dict[str, Any]) -
         log.info("wrote OpenVINO %s IR to %s", kind, final)
         return Artefact(final, FrontSpec.from_json(info["front"]), info["labels"], info["top_k"], info)
     raise OSError(f"cannot write the OpenVINO {kind} cache anywhere: {'; '.join(errors)}")
-
-
-def ensure_f32(version_dir: Path) -> Artefact:
-    """The cached f32 IR, converting (with TensorFlow) when there is none."""
-    found = find(version_dir, "f32")
-    if found is not None:
-        return found
-    from serving.openvino_runtime.convert import convert
-
-    converted = convert(version_dir)
-    info = {"front": converted.front.to_json(), "labels": converted.labels, "top_k": converted.top_k}
-    return write(version_dir, "f32", converted.model, info)
-
-
-def ensure(version_dir: Path, precision: str) -> Artefact:
-    """The cached IR a precision runs, building it (conversion, then quantization for int8) if missing."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    version_dir = Path(version_dir)
-    if not (version_dir / "saved_model.pb").exists():
-        raise FileNotFoundError(f"{version_dir} is not an exported model version (no saved_model.pb)")
-    if IR_KIND[precision] == "f32":
-        return ensure_f32(version_dir)
-    found = find(version_dir, "int8")
-    if found is not None:
-        return found
-    from serving.openvino_runtime.quantize import quantize_version
-
-    return quantize_version(version_dir)

@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-IR_FOR_PRECISION = {"f32": "f32", "bf16": "f32", "int8": "int8"}
-_PREPARE = "from serving.openvino_runtime import artefacts; artefacts.ensure({model_dir!r}, {precision!r})"
+_PREPARE = "from serving.openvino_runtime import build; build.ensure({model_dir!r}, {precision!r})"
 
 
 def _rss_mib() -> float:
@@ -87,16 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--images-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    from serving.openvino_runtime.quantize import latest_version
+    from model_repository import resolve_version_dir
+    from serving.openvino_runtime.precision import IR_KIND
 
-    model_dir = latest_version(args.model_dir)
+    model_dir = resolve_version_dir(args.model_dir)
     if args.child:
         print(json.dumps(_child(args.child, model_dir, args.batch_sizes, args.seconds, args.images_dir)))
         return 0
     images_dir = Path(tempfile.mkdtemp(prefix="bench-images-"))
     for index, data in enumerate(_images(max(args.batch_sizes))):
         (images_dir / f"{index:03d}.jpg").write_bytes(data)
-    for precision in sorted({IR_FOR_PRECISION[r] for r in args.runtimes if r in IR_FOR_PRECISION}):
+    for precision in sorted({IR_KIND[r] for r in args.runtimes if r in IR_KIND}):
         # build the IRs first, so that start-up is measured from the cache
         subprocess.run(
             [sys.executable, "-c", _PREPARE.format(model_dir=str(model_dir), precision=precision)], check=True

@@ -1,27 +1,27 @@
 """int8 post-training static quantization of a converted export, calibrated on real photos.
 
-    python -m serving.openvino_runtime.quantize --model-dir models/resnet50/1 [--force]
+    python -m serving.openvino_runtime.build --model-dir models/resnet50/1 --precision int8 [--force]
 
 Calibration set: the colour and grey photographs that scikit-image ships (no download), each as it is,
 mirrored, and cropped five ways (centre 60 %, four 75 % corners), then decoded-and-resized exactly like
 the served requests (the export's own front, see decode.py). Never random noise: activation ranges must
 be those of real images. NNCF computes them (min/max per tensor, mixed preset: symmetric weights,
 asymmetric activations) and applies fast bias correction; the result is cached as the `int8` IR with the
-set and the settings written into its runtime.json.
+set and the settings written into its runtime.json (by build.py, which stores what this returns).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from serving.openvino_runtime import artefacts
+from serving.accuracy.photos import photo
+from serving.openvino_runtime.artefacts import Artefact
 from serving.openvino_runtime.decode import FrontSpec, resize
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ CALIBRATION_PHOTOS = (
     "hubble_deep_field",
     "immunohistochemistry",
     "retina",
-    "stereo_motorcycle",
+    "stereo_motorcycle_left",
     "camera",
     "coins",
     "moon",
@@ -48,19 +48,6 @@ CALIBRATION_PHOTOS = (
     "grass",
     "gravel",
 )
-
-
-def photo(name: str) -> np.ndarray:
-    """One scikit-image sample photo as uint8 RGB [h, w, 3]."""
-    import skimage.data
-
-    image = getattr(skimage.data, name)()
-    if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
-        image = image[0]
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    return np.ascontiguousarray(image[..., :3].astype(np.uint8))
 
 
 def variants(image: np.ndarray) -> list[np.ndarray]:
@@ -84,16 +71,16 @@ def variants(image: np.ndarray) -> list[np.ndarray]:
 
 def calibration_set(front: FrontSpec) -> list[np.ndarray]:
     """Network input rows [1, H, W, 3] of every calibration variant."""
-    return [resize(v, front)[None] for name in CALIBRATION_PHOTOS for v in variants(photo(name))]
+    return [resize(v, front)[None] for name in CALIBRATION_PHOTOS for v in variants(photo(f"skimage:{name}"))]
 
 
-def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log.info) -> artefacts.Artefact:
-    """Quantize the f32 IR of `version_dir` (converting first if needed); write and return the int8 IR."""
+def quantize(
+    base: Artefact, version_dir: Path, *, progress: Callable[[str], None] = log.info
+) -> tuple[Any, dict[str, Any]]:
+    """The int8 network quantized from the f32 IR `base`, and the runtime.json info to store with it."""
     import nncf
     import openvino as ov
 
-    version_dir = Path(version_dir)
-    base = artefacts.ensure_f32(version_dir)
     samples = calibration_set(base.front)
     progress(
         f"calibrating {version_dir} on {len(samples)} images ({len(CALIBRATION_PHOTOS)} photos x 12 variants)"
@@ -113,7 +100,7 @@ def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log
         "labels": base.labels,
         "top_k": base.top_k,
         "calibration": {
-            "command": f"python -m serving.openvino_runtime.quantize --model-dir {version_dir}",
+            "command": f"python -m serving.openvino_runtime.build --model-dir {version_dir} --precision int8",
             "photos": [f"skimage.data.{name}" for name in CALIBRATION_PHOTOS],
             "variants": "as is, mirrored; each whole, central 60% crop, four 75% corner crops",
             "images": len(samples),
@@ -123,47 +110,5 @@ def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log
             "seconds": round(seconds, 1),
         },
     }
-    artefact = artefacts.write(version_dir, "int8", quantized, info)
-    progress(f"wrote {artefact.directory} in {seconds:.0f}s")
-    return artefact
-
-
-def latest_version(path: Path) -> Path:
-    """`path` itself when it is a version folder, else its highest numbered version folder."""
-    if (path / "saved_model.pb").exists():
-        return path
-    versions = sorted(
-        (int(p.name), p) for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()
-    )
-    if not versions:
-        raise FileNotFoundError(f"{path} is neither a version folder nor a model folder with versions")
-    return versions[-1][1]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.openvino_runtime.quantize",
-        description="Build (or rebuild) the int8 OpenVINO IR of an exported model version.",
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, required=True, help="a version folder (models/resnet50/1) or a model folder"
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild even if a valid int8 IR is cached")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        version_dir = latest_version(args.model_dir)
-    except FileNotFoundError as exc:
-        print(f"quantize: error: {exc}", file=sys.stderr)
-        return 2
-    existing = artefacts.find(version_dir, "int8")
-    if existing is not None and not args.force:
-        print(f"{existing.directory} is up to date (use --force to rebuild)")
-        return 0
-    artefact = quantize_version(version_dir, progress=print)
-    print(artefact.xml)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    progress(f"quantized {version_dir} in {seconds:.0f}s")
+    return quantized, info

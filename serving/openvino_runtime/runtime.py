@@ -20,17 +20,12 @@ from typing import Literal
 import numpy as np
 import openvino as ov
 
-from serving.openvino_runtime import artefacts
+from serving.openvino_runtime import build
+from serving.openvino_runtime import precision as precisions
 from serving.openvino_runtime.decode import ImageDecodeError, prepare
+from serving.openvino_runtime.precision import INFERENCE_TYPE, Precision, UnsupportedPrecisionError
 
 log = logging.getLogger(__name__)
-
-Precision = Literal["f32", "bf16", "int8"]
-_HINT = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}  # int8: the unquantized rest runs f32
-
-
-class UnsupportedPrecisionError(ValueError):
-    """The CPU cannot run the requested precision (OpenVINO would silently run another)."""
 
 
 class OpenVINORuntime:
@@ -49,28 +44,23 @@ class OpenVINORuntime:
     ) -> None:
         started = time.perf_counter()
         self.version_dir = Path(version_dir)
-        self.precision: Precision = precision
-        self._artefact = artefacts.ensure(self.version_dir, precision)
+        core = core or ov.Core()
+        self.precision: Precision = precisions.check(precision, core)
+        self._artefact = build.ensure(self.version_dir, precision)
         self.front = self._artefact.front
         self.top_k = self._artefact.top_k
         self.labels = np.array(self._artefact.labels, dtype=object)
-        core = core or ov.Core()
-        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            raise UnsupportedPrecisionError(
-                "precision bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO reports "
-                f"{core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')}); use f32 or int8"
-            )
         config: dict[str, object] = {
-            "INFERENCE_PRECISION_HINT": _HINT[precision],
+            "INFERENCE_PRECISION_HINT": INFERENCE_TYPE[precision],
             "PERFORMANCE_HINT": performance_hint,
         }
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = num_threads
         self._compiled = core.compile_model(core.read_model(self._artefact.xml), "CPU", config)
         actual = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        if actual != _HINT[precision]:
+        if actual != INFERENCE_TYPE[precision]:
             raise UnsupportedPrecisionError(
-                f"asked OpenVINO for {_HINT[precision]}, it compiled for {actual}"
+                f"asked OpenVINO for {INFERENCE_TYPE[precision]}, it compiled for {actual}"
             )
         count = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._requests: queue.Queue[ov.InferRequest] = queue.Queue()
