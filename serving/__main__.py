@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_server_config(flags)
-        load_servable = servable_loader(flags.runtime, flags.precision)
+        load_servable = servable_loader(
+            flags.runtime,
+            flags.precision,
+            auto_candidates=flags.auto_candidates,
+            timing_batch=config.batching.max_batch_size if config.batching is not None else 1,
+        )
     except (ConfigError, OSError, RuntimeUnavailableError) as error:
         logging.getLogger("serving").error("Failed to start server: %s", error)
         return 1

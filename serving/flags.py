@@ -46,6 +46,7 @@ class Flags:
     models_dir: Path | None
     runtime: str
     precision: str
+    auto_candidates: str
     ignored: tuple[str, ...]
 
 
@@ -78,9 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--runtime",
-        choices=("tensorflow", "openvino"),
+        choices=("auto", "tensorflow", "openvino"),
         default="tensorflow",
-        help="embedded server only: what runs the model (tensorflow is the reference)",
+        help="embedded server only: what runs the model (tensorflow is the reference); auto serves the "
+        "fastest of --auto_candidates that passes the accuracy gate on this CPU",
+    )
+    add(
+        "--auto_candidates",
+        default="tensorflow,openvino-f32,openvino-bf16",
+        help="embedded server only, with --runtime auto: what it may choose from (add openvino-int8 to "
+        "consider int8); candidates this CPU cannot run natively are dropped",
     )
     add(
         "--precision",
@@ -106,6 +114,8 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         log.warning(
             "--model_config_file is given: --model_name/--model_base_path are ignored (as in TF Serving)"
         )
+    if args.precision is not None and args.runtime == "auto":
+        parser.error("--runtime auto chooses the precision: use --auto_candidates instead of --precision")
     if args.precision is not None and args.precision != "f32" and args.runtime != "openvino":
         parser.error(f"--precision {args.precision} needs --runtime openvino (tensorflow runs f32)")
     if args.file_system_poll_wait_seconds <= 0:
@@ -128,5 +138,6 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         models_dir=args.models_dir,
         runtime=args.runtime,
         precision=args.precision or "f32",
+        auto_candidates=args.auto_candidates,
         ignored=tuple(unknown),
     )

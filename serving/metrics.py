@@ -9,9 +9,10 @@ equivalents:
 - `tensorflow_serving_batch_size{model_name}` — histogram of the rows in each processed batch
   (before padding); `tensorflow_serving_padded_batch_size{model_name}` — after padding.
 - `tensorflow_serving_batch_queue_depth{model_name}` — rows waiting in batch queues.
-- `tensorflow_serving_runtime_info{model_name, version, runtime, precision}` — 1 for each loaded version
-  (`--runtime`/`--precision`); join on model_name to split the other series by runtime. An info gauge
-  rather than a label on every series keeps their names and labels as TF Serving's.
+- `tensorflow_serving_runtime_info{model_name, version, runtime, precision, selected_by}` — 1 for each
+  loaded version; `selected_by` is `flag` (`--runtime`/`--precision`) or `auto` (chosen by the accuracy
+  gate and a timing at load, serving/auto_runtime.py); join on model_name to split the other series by
+  runtime. An info gauge rather than a label on every series keeps their names and labels as TF Serving's.
 """
 
 from __future__ import annotations
@@ -65,12 +66,13 @@ class Metrics(BatchMetrics):
         self.runtime_info = Gauge(
             "tensorflow_serving_runtime_info",
             "1 for each loaded model version, labelled with what runs it.",
-            ["model_name", "version", "runtime", "precision"],
+            ["model_name", "version", "runtime", "precision", "selected_by"],
             registry=self.registry,
         )
 
-    def _runtime_labels(self, servable: Servable) -> tuple[str, str, str, str]:
-        return (servable.name, str(servable.version), servable.runtime, servable.precision)
+    def _runtime_labels(self, servable: Servable) -> tuple[str, str, str, str, str]:
+        selected_by = servable.selection.get("selected_by", "flag")
+        return (servable.name, str(servable.version), servable.runtime, servable.precision, selected_by)
 
     def servable_loaded(self, servable: Servable) -> None:
         self.runtime_info.labels(*self._runtime_labels(servable)).set(1)

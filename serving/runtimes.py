@@ -1,8 +1,9 @@
-"""`--runtime tensorflow|openvino --precision f32|bf16|int8`: which Servable class the manager loads.
+"""`--runtime auto|tensorflow|openvino --precision f32|bf16|int8`: which Servable class the manager loads.
 
 TensorFlow (`Servable`) is the reference. `OpenVINOServable` runs the export's `serving_default` through
 serving/openvino_runtime (the IR cached beside the export) behind the same signature checks, batching,
 warmup and in-flight accounting, so clients see the same API; only the runtime/precision reports differ.
+`auto` picks one of them per model version (serving/auto_runtime.py).
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from serving import auto_runtime
 from serving.errors import invalid_argument
 from serving.servable import DEFAULT_SIGNATURE, Servable
 
 if TYPE_CHECKING:
     from serving.openvino_runtime import OpenVINORuntime, Precision
 
-RUNTIMES = ("tensorflow", "openvino")
-PRECISIONS = ("f32", "bf16", "int8")
-IMAGE_INPUT = "image_bytes"
+RUNTIMES = ("auto", "tensorflow", "openvino")
+IMAGE_INPUT = auto_runtime.IMAGE_INPUT
 
 LoadServable = Callable[[str, int, Path], Servable]
 
@@ -60,7 +61,11 @@ class OpenVINOServable(Servable):
 
     @property
     def runtime_info(self) -> dict[str, str]:
-        return self._info
+        return {**self._info, **self.selection}
+
+    @property
+    def engine(self) -> OpenVINORuntime:
+        return self._runtime
 
     def _images(self, inputs: dict[str, np.ndarray]) -> list[bytes]:
         return list(inputs[IMAGE_INPUT].ravel())
@@ -80,8 +85,33 @@ class OpenVINOServable(Servable):
             raise invalid_argument(str(error)) from error
 
 
-def servable_loader(runtime: str, precision: str) -> LoadServable:
+def construct(name: str, version: int, path: Path, runtime: str, precision: str) -> Servable:
+    if runtime == "tensorflow":
+        return Servable(name, version, path)
+    return OpenVINOServable(name, version, path, precision)  # type: ignore[arg-type]
+
+
+def servable_loader(
+    runtime: str,
+    precision: str,
+    *,
+    auto_candidates: str = ",".join(auto_runtime.DEFAULT_CANDIDATES),
+    timing_batch: int = 1,
+) -> LoadServable:
     """The manager's loader for `--runtime/--precision`; refuses what cannot run here before any load."""
+    if runtime == "auto":
+        try:
+            candidates = auto_runtime.parse_candidates(auto_candidates)
+        except ValueError as error:
+            raise RuntimeUnavailableError(f"--auto_candidates: {error}") from error
+
+        def load_auto(name: str, version: int, path: Path) -> Servable:
+            def build(candidate: auto_runtime.Candidate) -> Servable:
+                return construct(name, version, path, candidate.runtime, candidate.precision)
+
+            return auto_runtime.load(name, version, path, candidates, build, timing_batch)
+
+        return load_auto
     if runtime == "tensorflow":
         if precision != "f32":
             raise RuntimeUnavailableError(
@@ -90,23 +120,10 @@ def servable_loader(runtime: str, precision: str) -> LoadServable:
         return Servable
     if runtime != "openvino":
         raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
-    from serving.openvino_runtime import Precision
+    from serving.openvino_runtime import precision as precisions
 
-    if precision not in get_args(Precision):
-        raise RuntimeUnavailableError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
-    check_precision_supported(precision)
+    try:
+        precisions.check(precision)
+    except precisions.UnsupportedPrecisionError as error:
+        raise RuntimeUnavailableError(f"--precision {precision}: {error}") from error
     return functools.partial(OpenVINOServable, precision=precision)
-
-
-def check_precision_supported(precision: str) -> None:
-    """OpenVINO silently runs f32 where bf16 is missing; refuse at start instead (before converting)."""
-    if precision != "bf16":
-        return
-    import openvino as ov
-
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    if "BF16" not in capabilities:
-        raise RuntimeUnavailableError(
-            "--precision bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); this CPU offers "
-            f"{' '.join(capabilities)}. Use --precision f32 or int8."
-        )

@@ -66,6 +66,7 @@ class Servable:
         self.name = name
         self.version = version
         self.path = path
+        self.selection: dict[str, str] = {}  # how --runtime auto chose this runtime (auto_runtime.py)
         started = time.perf_counter()
         self.signature_defs = read_signature_defs(path)
         self._load()
@@ -80,7 +81,7 @@ class Servable:
     @property
     def runtime_info(self) -> dict[str, str]:
         """Reported in model metadata, response headers and the runtime_info metric."""
-        return {"runtime": self.runtime, "precision": self.precision}
+        return {"runtime": self.runtime, "precision": self.precision, **self.selection}
 
     # --- request checks -------------------------------------------------------------------------
     def signature(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
