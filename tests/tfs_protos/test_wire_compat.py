@@ -1,5 +1,5 @@
-"""The gateway's generated TF Serving messages are wire-compatible with the official ones, both ways,
-and importing them never imports TensorFlow."""
+"""The generated TF Serving messages are wire-compatible with the official ones, both ways, and share a
+process with them."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+from google.protobuf import descriptor_pool
 from google.protobuf.json_format import MessageToDict
 
-from gateway.tfs_api import get_model_metadata_pb2, get_model_status_pb2, predict_pb2, types_pb2
-from gateway.tfs_api.generated.tensorflow.core.protobuf import meta_graph_pb2
-from gateway.tfs_api.pool import POOL
 from stack.procs import PYTHON, REPO_ROOT
-from tests.gateway.tfs_samples import MESSAGE_TYPES, build, describe
+from tests.tfs_protos.samples import MESSAGE_TYPES, build, describe
+from tfs_protos.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    meta_graph_pb2,
+    predict_pb2,
+    types_pb2,
+)
+from tfs_protos.pool import POOL
 
 OURS = SimpleNamespace(
     predict_pb2=predict_pb2,
@@ -30,7 +36,7 @@ def official() -> dict:
     samples = build(OURS)
     stdin = json.dumps({name: m.SerializeToString(deterministic=True).hex() for name, m in samples.items()})
     done = subprocess.run(
-        [PYTHON, "-m", "tests.gateway.official_tfs_side"],
+        [PYTHON, "-m", "tests.tfs_protos.official_side"],
         input=stdin,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -82,12 +88,27 @@ def test_signature_def_map_unpacks_from_metadata() -> None:
     assert signatures.signature_def["serving_default"].inputs["image_bytes"].dtype == types_pb2.DT_STRING
 
 
-def test_generated_modules_do_not_import_tensorflow() -> None:
-    code = (
-        "import sys, gateway.tfs_api, gateway.main; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_serving')))"
-    )
+@pytest.mark.parametrize("message", [predict_pb2.PredictRequest, get_model_status_pb2.ModelVersionStatus])
+def test_messages_live_in_the_private_pool_under_this_package(message: type) -> None:
+    assert message.DESCRIPTOR.file.pool is POOL
+    assert POOL is not descriptor_pool.Default()
+    assert message.__module__.startswith("tfs_protos.generated.")
+
+
+@pytest.mark.slow
+def test_generated_and_official_modules_share_a_process() -> None:
+    """A test or load-generator process imports both: same full names, no clash, either order."""
+    code = """
+import tfs_protos.apis as ours
+from tensorflow_serving.apis import predict_pb2
+import tfs_protos.apis
+theirs = predict_pb2.PredictRequest(output_filter=["scores"])
+again = ours.predict_pb2.PredictRequest.FromString(theirs.SerializeToString())
+assert list(again.output_filter) == ["scores"]
+assert type(again).DESCRIPTOR.full_name == type(theirs).DESCRIPTOR.full_name
+assert type(again) is not type(theirs)
+"""
     done = subprocess.run(
-        [PYTHON, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
+        [PYTHON, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
     )
-    assert done.stdout.strip() == "[]"
+    assert done.returncode == 0, done.stderr[-3000:]
