@@ -1,7 +1,8 @@
 """TF Serving's protocol messages, generated once at install from the vendored `.proto` files in `protos/`.
 
 One set of `.proto` files for every package that speaks TF Serving without TensorFlow's own modules:
-`tfs_protos.apis` (PredictionService, ModelService: the gateway's client).
+`tfs_protos.apis` (PredictionService, ModelService: the gateway's client) and `tfs_protos.config`
+(the config-file messages the `tensorflow-serving-api` wheel lacks: the embedded server).
 
 `python -m tfs_protos.build` (`make install`, `make protos`, the gateway image's build stage) writes
 `tfs_protos/generated/` (git-ignored). It needs grpcio-tools, the build-only `protos` dependency group;

@@ -17,6 +17,7 @@ from tfs_protos.build import BuildError, prefix_imports, rewrite_message_module
 
 PROBE = Path(__file__).with_name("import_probe.py")
 GATEWAY_MODULES = ("tfs_protos.apis", "gateway.main")
+SERVING_MODULES = ("tfs_protos.config", "serving.config")
 
 
 def python(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +56,13 @@ def test_the_gateway_imports_without_grpcio_tools_tensorflow_or_writing() -> Non
     assert report == {"error": None, "changed": [], "tensorflow_modules": []}
 
 
-@pytest.mark.parametrize("module", ["tfs_protos.apis"])
+@pytest.mark.slow
+def test_the_serving_config_imports_without_grpcio_tools_or_writing() -> None:
+    report = probe(REPO_ROOT, [REPO_ROOT / "tfs_protos", REPO_ROOT / "serving"], SERVING_MODULES)
+    assert (report["error"], report["changed"]) == (None, [])
+
+
+@pytest.mark.parametrize("module", ["tfs_protos.apis", "tfs_protos.config"])
 def test_a_fresh_checkout_is_told_to_run_the_build_writing_nothing(tmp_path: Path, module: str) -> None:
     package = copy_package(tmp_path)
     report = probe(tmp_path, [package], (module,))
@@ -70,7 +77,7 @@ def test_the_build_runs_once_quietly_and_its_modules_import_without_grpcio_tools
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Warning" not in done.stderr, done.stderr  # e.g. runpy's "found in sys.modules"
     assert (root / "tfs_protos" / "generated" / "__init__.py").is_file()
-    report = probe(root, [root / "tfs_protos"], ("tfs_protos.apis",))
+    report = probe(root, [root / "tfs_protos"], ("tfs_protos.apis", "tfs_protos.config"))
     assert report == {"error": None, "changed": [], "tensorflow_modules": []}
 
 
