@@ -22,19 +22,19 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[serving,gateway,frontend,loadtest,dev]"
 	@# its metadata asks for the CUDA `tensorflow` wheel; tensorflow-cpu already provides the modules
 	$(PIP) install --quiet --no-deps $(TF_SERVING_API)
-	$(PY) -m gateway.tfs_api.build
+	$(PY) -m tfs_protos.build
 	@touch $(STAMP)
 
-# The gateway's gRPC modules are generated, not committed: rebuild them when a .proto changes
+# The TF Serving gRPC modules (tfs_protos/) are generated, not committed: rebuild them when a .proto changes
 # (or in a fresh clone that shares an installed venv).
-GENERATED := gateway/tfs_api/generated/__init__.py
-$(GENERATED): $(shell find gateway/tfs_api/protos -name '*.proto' 2>/dev/null) gateway/tfs_api/build.py | $(STAMP)
-	$(PY) -m gateway.tfs_api.build
+GENERATED := tfs_protos/generated/__init__.py
+$(GENERATED): $(shell find tfs_protos/protos -name '*.proto' 2>/dev/null) tfs_protos/build.py | $(STAMP)
+	$(PY) -m tfs_protos.build
 
 install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempotent)
 
-protos: install  ## regenerate the gateway's TF Serving gRPC modules
-	$(PY) -m gateway.tfs_api.build
+protos: install  ## regenerate the TF Serving gRPC modules (tfs_protos/generated) from tfs_protos/protos
+	$(PY) -m tfs_protos.build
 
 test: install  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -76,7 +76,7 @@ frontend: install  ## run the web page on :7860 (GATEWAY_URL, default http://127
 	$(PY) -m frontend
 
 clean:  ## remove the venv and generated files (keeps models/ and var/)
-	rm -rf $(VENV) gateway/tfs_api/generated .pytest_cache .ruff_cache
+	rm -rf $(VENV) tfs_protos/generated .pytest_cache .ruff_cache
 
 # Load tests and benchmarks (loadtest/). HOST from the environment counts only when it is a URL: some shells
 # export HOST as the machine's name.

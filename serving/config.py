@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.flags import Flags
-from serving.protos import BatchingParameters, MonitoringConfig
+from tfs_protos.config import BatchingParameters, MonitoringConfig
 
 log = logging.getLogger(__name__)
 

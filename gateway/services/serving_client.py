@@ -22,7 +22,7 @@ from grpc import aio
 
 from gateway.core.logging import REQUEST_ID
 from gateway.core.metrics import SERVING_LATENCY
-from gateway.tfs_api import (
+from tfs_protos.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,

@@ -22,14 +22,20 @@ class Image:
     sources: tuple[str, ...]  # what the Dockerfile copies into /app
     build: tuple[str, ...]  # build steps run in /app, as the Dockerfile's RUN lines
     probe: str  # run in /app with the image's interpreter
+    build_group: str | None = None  # installed for the build steps only, then uninstalled
 
 
 IMAGES = {
     "gateway": Image(
         group="gateway",
-        sources=("gateway/",),
-        build=("-m", "gateway.tfs_api.build"),
-        probe="import sys, gateway.main; assert 'tensorflow' not in sys.modules, 'TensorFlow imported'",
+        sources=("gateway/", "tfs_protos/"),
+        build=("-m", "tfs_protos.build"),
+        build_group="protos",
+        probe=(
+            "import sys, importlib.util, gateway.main; "
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'; "
+            "assert importlib.util.find_spec('grpc_tools') is None, 'grpcio-tools left in the venv'"
+        ),
     ),
     "frontend": Image(
         group="frontend",
@@ -88,20 +94,33 @@ def test_image_dependency_group_runs_the_service_code(image: str, tmp_path: Path
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     python = str(venv / "bin" / "python")
-    requirements = tmp_path / "requirements.txt"
+    run(
+        [python, "-m", "pip", "install", "--quiet", "-r", str(group_requirements(spec.group, tmp_path))],
+        tmp_path,
+    )
+    if spec.build_group:
+        build_requirements = str(group_requirements(spec.build_group, tmp_path))
+        run([python, "-m", "pip", "install", "--quiet", "-r", build_requirements], tmp_path)
+    if spec.build:
+        run([python, *spec.build], app)
+    if spec.build_group:
+        run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "-r", build_requirements], tmp_path)
+    run([python, "-c", spec.probe], app, timeout=300)
+
+
+def group_requirements(group: str, folder: Path) -> Path:
+    """The group's requirements file, written by the script the Dockerfile runs."""
     listed = subprocess.run(
         [
             sys.executable,
             str(REPO_ROOT / "deploy/docker/group_requirements.py"),
             str(REPO_ROOT / "pyproject.toml"),
-            spec.group,
+            group,
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    requirements.write_text(listed)
-    run([python, "-m", "pip", "install", "--quiet", "-r", str(requirements)], tmp_path)
-    if spec.build:
-        run([python, *spec.build], app)
-    run([python, "-c", spec.probe], app, timeout=300)
+    path = folder / f"{group}.txt"
+    path.write_text(listed)
+    return path

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc import aio
 
-from gateway.tfs_api import (
+from tfs_protos.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,

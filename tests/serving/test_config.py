@@ -17,8 +17,8 @@ from serving.config import (
     resolve_base_path,
 )
 from serving.flags import parse_flags
-from serving.protos import BatchingParameters, MonitoringConfig
 from tests.serving_fixtures import BATCHING_CONFIG, MONITORING_CONFIG, SERVING_DIR
+from tfs_protos.config import BatchingParameters, MonitoringConfig
 
 MODELS_CONFIG = SERVING_DIR / "models.config"
 

@@ -17,7 +17,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
-from tests.gateway.tfs_samples import MESSAGE_TYPES, build, describe
+from tests.tfs_protos.samples import MESSAGE_TYPES, build, describe
 
 
 def main() -> None:
