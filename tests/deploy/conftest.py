@@ -25,7 +25,8 @@ ARCHITECTURE = REPO_ROOT.parent / "shared" / "ARCHITECTURE.md"
 TEST_SECRETS = {
     "SECRET_KEY": "0123456789abcdef" * 4,
     "POSTGRES_PASSWORD": "pw4test",
-    "ADMIN_PASSWORD": "adm1n",
+    "ADMIN_PASSWORD": "adm1n-pass-4-test",
+    "METRICS_TOKEN": "fedcba9876543210" * 4,
 }
 
 
