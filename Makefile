@@ -103,8 +103,8 @@ bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gR
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
 
 # ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
-COMPOSE := docker compose -f deploy/docker-compose.yml
-COMPOSE_OPENVINO := $(COMPOSE) -f deploy/docker-compose.openvino.yml
+# OPENVINO=1: the serving replicas on OpenVINO Model Server (the override file), for up, scale and logs
+COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml)
 KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
 N ?= 2
 .PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino
@@ -114,15 +114,13 @@ up:  ## docker compose: build, export the model once, start db, serving replicas
 	$(COMPOSE) up --build --detach
 	@echo "Web page: http://localhost:$${FRONTEND_PORT:-7860}  API: http://localhost:$${GATEWAY_PORT:-8000}/docs  (make logs follows them)"
 
-up-openvino:  ## docker compose as `make up`, the serving replicas on OpenVINO Model Server
-	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
-	$(COMPOSE_OPENVINO) up --build --detach
-	@echo "Web page: http://localhost:$${FRONTEND_PORT:-7860}  API: http://localhost:$${GATEWAY_PORT:-8000}/docs  (make logs follows them)"
+up-openvino:  ## docker compose as `make up`, the serving replicas on OpenVINO Model Server (= make up OPENVINO=1)
+	@$(MAKE) --no-print-directory up OPENVINO=1
 
 down:  ## docker compose: stop and remove the containers (volumes are kept)
 	$(COMPOSE) down
 
-scale:  ## docker compose: run N tensorflow/serving replicas, e.g. make scale N=3
+scale:  ## docker compose: run N serving replicas, e.g. make scale N=3 (OPENVINO=1 for the OVMS variant)
 	$(COMPOSE) up --detach --no-deps --no-recreate --scale serving=$(N) serving
 
 logs:  ## docker compose: follow every service's log
