@@ -103,20 +103,24 @@ bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gR
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
 
 # ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
-COMPOSE := docker compose -f deploy/docker-compose.yml
+# OPENVINO=1: the serving replicas on OpenVINO Model Server (the override file), for up, scale and logs
+COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml)
 KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
 N ?= 2
-.PHONY: up down scale logs k8s-render
+.PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino
 
 up:  ## docker compose: build, export the model once, start db, serving replicas, gateway, frontend
 	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
 	$(COMPOSE) up --build --detach
 	@echo "Web page: http://localhost:$${FRONTEND_PORT:-7860}  API: http://localhost:$${GATEWAY_PORT:-8000}/docs  (make logs follows them)"
 
+up-openvino:  ## docker compose as `make up`, the serving replicas on OpenVINO Model Server (= make up OPENVINO=1)
+	@$(MAKE) --no-print-directory up OPENVINO=1
+
 down:  ## docker compose: stop and remove the containers (volumes are kept)
 	$(COMPOSE) down
 
-scale:  ## docker compose: run N tensorflow/serving replicas, e.g. make scale N=3
+scale:  ## docker compose: run N serving replicas, e.g. make scale N=3 (OPENVINO=1 for the OVMS variant)
 	$(COMPOSE) up --detach --no-deps --no-recreate --scale serving=$(N) serving
 
 logs:  ## docker compose: follow every service's log
@@ -124,6 +128,9 @@ logs:  ## docker compose: follow every service's log
 
 k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomize)
 	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s
+
+k8s-render-openvino:  ## print the manifests with OpenVINO Model Server replicas (deploy/k8s-openvino overlay)
+	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s-openvino
 
 .PHONY: openvino-quantize bench-openvino
 openvino-quantize: install  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)

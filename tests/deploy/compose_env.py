@@ -62,3 +62,20 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
         return current or ""
 
     return _VARIABLE.sub(substitute, value)
+
+
+# compose replaces these sequences when a later file sets them (other sequences are merged by rules this
+# helper does not need: it refuses them rather than guess)
+_REPLACED_SEQUENCES = {"command", "entrypoint", "test"}
+
+
+def merge(base: Any, override: Any, key: str = "") -> Any:
+    """`docker compose -f base -f override`: mappings merged key by key, command/entrypoint replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for name, value in override.items():
+            merged[name] = merge(base[name], value, name) if name in base else value
+        return merged
+    if isinstance(override, list) and key not in _REPLACED_SEQUENCES:
+        raise NotImplementedError(f"merging the sequence {key!r} is not modelled here")
+    return override

@@ -12,20 +12,23 @@ import pytest
 import yaml
 
 from stack.procs import REPO_ROOT
-from tests.deploy.compose_env import interpolate, parse_env_file
+from tests.deploy.compose_env import interpolate, merge, parse_env_file
 from tests.deploy.dockerfile import Stage, parse_dockerfile
 
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+COMPOSE_OPENVINO_FILE = DEPLOY / "docker-compose.openvino.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S_DIR = DEPLOY / "k8s"
+K8S_OPENVINO_DIR = DEPLOY / "k8s-openvino"
 ARCHITECTURE = REPO_ROOT.parent / "shared" / "ARCHITECTURE.md"
 # what an operator puts into deploy/.env for the values .env.example leaves empty
 TEST_SECRETS = {
     "SECRET_KEY": "0123456789abcdef" * 4,
     "POSTGRES_PASSWORD": "pw4test",
-    "ADMIN_PASSWORD": "adm1n",
+    "ADMIN_PASSWORD": "adm1n-pass-4-test",
+    "METRICS_TOKEN": "fedcba9876543210" * 4,
 }
 
 
@@ -67,20 +70,41 @@ def compose(compose_raw: dict[str, Any], env_example: dict[str, str]) -> dict[st
 
 
 @pytest.fixture(scope="session")
+def compose_openvino(compose_raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
+    """`-f docker-compose.yml -f docker-compose.openvino.yml`, interpolated like `compose`."""
+    override = yaml.safe_load(COMPOSE_OPENVINO_FILE.read_text())
+    return interpolate(merge(compose_raw, override), {**env_example, **TEST_SECRETS})
+
+
+def by_key(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rendered resources by (kind, name); generated ConfigMaps under their name without the hash suffix."""
+    resources = {}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "ConfigMap":
+            name = name.rsplit("-", 1)[0]
+        resources[(doc["kind"], name)] = doc
+    return resources
+
+
+@pytest.fixture(scope="session")
 def k8s_docs() -> list[dict[str, Any]]:
     return render_kustomization(K8S_DIR)
 
 
 @pytest.fixture(scope="session")
 def k8s(k8s_docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rendered resources by (kind, name); generated ConfigMaps under their name without the hash suffix."""
-    by_key = {}
-    for doc in k8s_docs:
-        name = doc["metadata"]["name"]
-        if doc["kind"] == "ConfigMap":
-            name = name.rsplit("-", 1)[0]
-        by_key[(doc["kind"], name)] = doc
-    return by_key
+    return by_key(k8s_docs)
+
+
+@pytest.fixture(scope="session")
+def k8s_openvino_docs() -> list[dict[str, Any]]:
+    return render_kustomization(K8S_OPENVINO_DIR)
+
+
+@pytest.fixture(scope="session")
+def k8s_openvino(k8s_openvino_docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return by_key(k8s_openvino_docs)
 
 
 @pytest.fixture(scope="session")

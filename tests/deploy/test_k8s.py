@@ -52,6 +52,11 @@ def test_renders_the_expected_resources(k8s: Resources) -> None:
         ("Deployment", "frontend"),
         ("Service", "postgres"),
         ("StatefulSet", "postgres"),
+        ("NetworkPolicy", "default-deny-ingress"),
+        ("NetworkPolicy", "serving"),
+        ("NetworkPolicy", "postgres"),
+        ("NetworkPolicy", "gateway"),
+        ("NetworkPolicy", "frontend"),
     }
     for (kind, _), resource in k8s.items():
         if kind != "Namespace":
@@ -171,8 +176,10 @@ def test_gateway_environment_names_are_gateway_settings(k8s: Resources) -> None:
     main = container(k8s[("Deployment", "gateway")], "gateway")
     fields = {name.upper() for name in Settings.model_fields}
     expanded = {name for e in main["env"] for name in re.findall(r"\$\((\w+)\)", e.get("value", ""))}
-    # uvicorn's WEB_CONCURRENCY; the parts DATABASE_URL is made of
-    assert env_names(main, k8s) - fields == {"WEB_CONCURRENCY", *expanded}
+    # uvicorn's WEB_CONCURRENCY; the parts DATABASE_URL is made of; METRICS_TOKEN, the gateway's metrics
+    # token (a setting of the gateway's metrics protection, issue 11)
+    extra = env_names(main, k8s) - fields
+    assert {"WEB_CONCURRENCY", *expanded} <= extra <= {"WEB_CONCURRENCY", "METRICS_TOKEN", *expanded}
 
 
 def test_frontend_points_at_the_gateway_service(k8s: Resources) -> None:
@@ -194,7 +201,11 @@ def test_export_job_writes_the_models_volume_that_serving_reads(k8s: Resources) 
     job = k8s[("Job", "export")]
     export = container(job, "export")
     assert export["image"].startswith("image-classifier-export:")
-    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(job)["volumes"]}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod_spec(job)["volumes"]
+        if "persistentVolumeClaim" in v
+    }
     serving_claims = {
         v["persistentVolumeClaim"]["claimName"]
         for v in pod_spec(k8s[("Deployment", "serving")])["volumes"]
@@ -231,5 +242,5 @@ def test_every_secret_key_is_documented_in_env_example(k8s: Resources, env_examp
                     if ref:
                         assert ref["name"] == "image-classifier-secrets"
                         keys.add(ref["key"])
-    assert keys == {"SECRET_KEY", "POSTGRES_PASSWORD", "ADMIN_PASSWORD"}
+    assert keys == {"SECRET_KEY", "POSTGRES_PASSWORD", "ADMIN_PASSWORD", "METRICS_TOKEN"}
     assert keys <= set(env_example)
