@@ -31,6 +31,7 @@ from typing import Any
 import grpc
 import httpx
 
+import model_repository
 from loadtest import payloads
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
@@ -64,13 +65,6 @@ QUICK = Plan((1, 8), 2.0, 16, 48, 10.0, 400, 5.0, 16)
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-def latest_version(base: Path) -> Path:
-    versions = [
-        child for child in base.iterdir() if child.name.isdigit() and (child / "saved_model.pb").exists()
-    ]
-    return max(versions, key=lambda child: int(child.name))
 
 
 # a. In process -------------------------------------------------------------------------------------------
@@ -367,7 +361,7 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
     machine = describe()
     say(f"{kind}: {one_line(machine)}")
     model_base = args.model_base_path or ensure_model(model, args.models_dir, say)
-    version_dir = latest_version(model_base)
+    version_dir = model_repository.resolve_version_dir(model_base)
     if args.model_base_path:
         say(f"model: {model_base.name} v{version_dir.name} — {model_note(model_base.name)}")
     nonce = run_nonce()

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import model_repository
+
 IR_FOR_PRECISION = {"f32": "f32", "bf16": "f32", "int8": "int8"}
 _PREPARE = "from serving.openvino_runtime import artefacts; artefacts.ensure({model_dir!r}, {precision!r})"
 
@@ -87,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--images-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    from serving.openvino_runtime.quantize import latest_version
-
-    model_dir = latest_version(args.model_dir)
+    model_dir = model_repository.resolve_version_dir(args.model_dir)
     if args.child:
         print(json.dumps(_child(args.child, model_dir, args.batch_sizes, args.seconds, args.images_dir)))
         return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import model_repository
 from serving.openvino_runtime import artefacts
 from serving.openvino_runtime.decode import FrontSpec, resize
 
@@ -128,18 +129,6 @@ def quantize_version(version_dir: Path, *, progress: Callable[[str], None] = log
     return artefact
 
 
-def latest_version(path: Path) -> Path:
-    """`path` itself when it is a version folder, else its highest numbered version folder."""
-    if (path / "saved_model.pb").exists():
-        return path
-    versions = sorted(
-        (int(p.name), p) for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()
-    )
-    if not versions:
-        raise FileNotFoundError(f"{path} is neither a version folder nor a model folder with versions")
-    return versions[-1][1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m serving.openvino_runtime.quantize",
@@ -152,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        version_dir = latest_version(args.model_dir)
+        version_dir = model_repository.resolve_version_dir(args.model_dir)
     except FileNotFoundError as exc:
         print(f"quantize: error: {exc}", file=sys.stderr)
         return 2
