@@ -20,7 +20,7 @@ COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S_DIR = DEPLOY / "k8s"
-ARCHITECTURE = REPO_ROOT.parent / "shared" / "ARCHITECTURE.md"
+ARCHITECTURE = REPO_ROOT / "tests" / "data" / "ARCHITECTURE.md"  # a copy: tests/data/README.md
 # what an operator puts into deploy/.env for the values .env.example leaves empty
 TEST_SECRETS = {
     "SECRET_KEY": "0123456789abcdef" * 4,
