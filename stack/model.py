@@ -10,7 +10,7 @@ from pathlib import Path
 import model_repository
 from stack.config import StackSettings
 from stack.procs import PYTHON, REPO_ROOT
-from stack.progress import Say, run_logged, say
+from stack.progress import Say, log_tail, run_logged, say
 
 
 class ExportFailedError(RuntimeError):
@@ -27,7 +27,7 @@ def ensure_model(
     speak: Say = say,
 ) -> Path:
     """`models_dir/model`, exporting its first version when it holds none (output in `log`).
-    ExportFailedError when the export fails; the message names the log."""
+    ExportFailedError when the export fails; the message names the log and quotes its end."""
     base = models_dir / model
     if model_repository.has_version(base):
         return base
@@ -36,8 +36,9 @@ def ensure_model(
         args += ["--weights", weights]
     about = f"{weights or 'default'} weights" + (f", {note}" if note else "")
     label = f"exporting {model} into {models_dir}/ ({about}; log: {log})"
-    if run_logged(args, log, label, speak, cwd=REPO_ROOT) != 0 or not model_repository.has_version(base):
-        raise ExportFailedError(f"export of {model} failed; see {log}")
+    code = run_logged(args, log, label, speak, cwd=REPO_ROOT, report_failure=False)
+    if code != 0 or not model_repository.has_version(base):
+        raise ExportFailedError(f"export of {model} failed; see {log}:\n{log_tail(log, 10)}")
     return base
 
 

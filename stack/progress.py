@@ -28,6 +28,10 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def log_tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+
 @contextlib.contextmanager
 def ticking(label: str, stream=None) -> Iterator[Callable[[], float]]:
     """While the block runs, `label … 12s` is rewritten every second on a terminal (nothing otherwise);
@@ -55,9 +59,16 @@ def ticking(label: str, stream=None) -> Iterator[Callable[[], float]]:
             out.flush()
 
 
-def run_logged(args: Sequence[str], log: Path, label: str, speak: Say = say, cwd: Path | None = None) -> int:
-    """Run `args` with its output appended to `log`, showing `label` and the time it takes; on failure say
-    so, naming the log and quoting its last lines. Returns the exit code."""
+def run_logged(
+    args: Sequence[str],
+    log: Path,
+    label: str,
+    speak: Say = say,
+    cwd: Path | None = None,
+    report_failure: bool = True,
+) -> int:
+    """Run `args` with its output appended to `log`, showing `label` and the time it takes; on failure
+    (unless the caller reports it) say so, naming the log and quoting its end. Returns the exit code."""
     log.parent.mkdir(parents=True, exist_ok=True)
     speak(f"{label} …")
     with log.open("ab") as out, ticking(f"  {label}") as elapsed:
@@ -66,9 +77,8 @@ def run_logged(args: Sequence[str], log: Path, label: str, speak: Say = say, cwd
         code = subprocess.run(
             list(args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, check=False
         ).returncode
-    if code != 0:
-        lines = log.read_text(errors="replace").splitlines()[-15:]
-        speak("\n".join([f"error: {label} failed (exit code {code}); the details are in {log}:", *lines]))
+    if code != 0 and report_failure:
+        speak(f"error: {label} failed (exit code {code}); the details are in {log}:\n{log_tail(log)}")
     elif elapsed() >= SLOW:
         speak(f"  done in {duration(elapsed())}")
     return code
