@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 Say = Callable[[str], None]
 SLOW = 5.0  # seconds: a step that took longer says when it finished
@@ -33,7 +34,7 @@ def log_tail(log: Path, lines: int = 15) -> str:
 
 
 @contextlib.contextmanager
-def ticking(label: str, stream=None) -> Iterator[Callable[[], float]]:
+def ticking(label: str, stream: TextIO | None = None) -> Iterator[Callable[[], float]]:
     """While the block runs, `label … 12s` is rewritten every second on a terminal (nothing otherwise);
     the line is cleared at the end. Yields a function returning the seconds elapsed."""
     out = stream or sys.stdout
@@ -71,14 +72,15 @@ def run_logged(
     (unless the caller reports it) say so, naming the log and quoting its end. Returns the exit code."""
     log.parent.mkdir(parents=True, exist_ok=True)
     speak(f"{label} …")
-    with log.open("ab") as out, ticking(f"  {label}") as elapsed:
+    with log.open("ab") as out, ticking(f"  {label.split(' (')[0]}") as elapsed:
         out.write(f"\n$ {shlex.join(args)}\n".encode())
         out.flush()
         code = subprocess.run(
             list(args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, check=False
         ).returncode
-    if code != 0 and report_failure:
-        speak(f"error: {label} failed (exit code {code}); the details are in {log}:\n{log_tail(log)}")
+    if code != 0:
+        if report_failure:
+            speak(f"error: {label} failed (exit code {code}); the details are in {log}:\n{log_tail(log)}")
     elif elapsed() >= SLOW:
         speak(f"  done in {duration(elapsed())}")
     return code

@@ -148,6 +148,7 @@ def test_make_run_serves_the_product_and_stops_cleanly(tmp_path: Path) -> None:
     clone = fresh_copy(tmp_path / "clone")
     env = stack_env(clone)
     make, output = start_make_run(clone, env, tmp_path / "make-run.log")
+    print(f"--- the first make run (fresh copy) ---\n{output}")
     try:
         offline = "Could not export resnet50" in output
         model = "efficientnet-lite0" if offline else "resnet50"
@@ -184,6 +185,7 @@ def test_make_run_serves_the_product_and_stops_cleanly(tmp_path: Path) -> None:
 
         # the second run: no new download attempt, and one line instead of the banner
         make, again = start_make_run(clone, env, tmp_path / "make-run-2.log")
+        print(f"--- the second make run ---\n{again}")
         lines = before_ready(again)
         assert "Could not export" not in again
         assert "exporting" not in again
