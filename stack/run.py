@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
@@ -108,7 +109,7 @@ def write_state(settings: StackSettings, services: list[Service]) -> None:
     settings.state_file.write_text(json.dumps(state))
 
 
-def read_state(settings: StackSettings) -> dict:
+def read_state(settings: StackSettings) -> dict[str, Any]:
     try:
         return json.loads(settings.state_file.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from serving.config import read_model_server_config
-from serving.flags import parse_flags
+from serving.flags import Flags, parse_flags
 from stack.commands import (
     BATCHING_CONFIG,
     MONITORING_CONFIG,
@@ -20,7 +20,7 @@ from stack.foreground import model_config_text, serve_command
 from stack.procs import PYTHON
 
 
-def serving_flags(args: list[str]):
+def serving_flags(args: list[str]) -> Flags:
     assert args[:3] == [PYTHON, "-m", "serving"]
     return parse_flags(args[3:])
 
