@@ -16,20 +16,25 @@ PYTEST_ARGS ?=
 help:  ## list the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
+# Installing is quiet: one progress line per step, pip's output in $(INSTALL_LOG) (named when a step fails).
+INSTALL_LOG := var/log/install.log
+STEP = $(PY) -m stack.step --log $(INSTALL_LOG)
+EXTRAS := serving,gateway,frontend,loadtest,dev
+
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[serving,gateway,frontend,loadtest,dev]"
-	@# its metadata asks for the CUDA `tensorflow` wheel; tensorflow-cpu already provides the modules
-	$(PIP) install --quiet --no-deps $(TF_SERVING_API)
-	$(PY) -m tfs_protos.build
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: $(PYTHON) -m venv $(VENV) failed"; exit 1; }
+	@# tensorflow-serving-api's metadata asks for the CUDA `tensorflow` wheel; tensorflow-cpu provides its modules
+	@$(STEP) --label "installing Python packages into $(VENV) (the first time takes a few minutes)" -- sh -c \
+		'$(PIP) install -qq --upgrade pip && $(PIP) install -qq -e ".[$(EXTRAS)]" \
+		&& $(PIP) install -qq --no-deps $(TF_SERVING_API)'
+	@$(STEP) --label "generating the TF Serving gRPC modules" -- $(PY) -m tfs_protos.build
 	@touch $(STAMP)
 
 # The TF Serving gRPC modules (tfs_protos/) are generated, not committed: rebuild them when a .proto changes
 # (or in a fresh clone that shares an installed venv).
 GENERATED := tfs_protos/generated/__init__.py
 $(GENERATED): $(shell find tfs_protos/protos -name '*.proto' 2>/dev/null) tfs_protos/build.py | $(STAMP)
-	$(PY) -m tfs_protos.build
+	@$(STEP) --label "generating the TF Serving gRPC modules" -- $(PY) -m tfs_protos.build
 
 install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempotent)
 
@@ -53,24 +58,25 @@ format: install  ## apply ruff's fixes and formatting
 export: install  ## export MODEL (resnet50 | efficientnet-lite0) to MODELS_DIR/<model>/<next version>
 	$(PY) -m export_model --model $(MODEL) --out $(MODELS_DIR) $(EXPORT_ARGS)
 
-run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_URL, *_PORT (see README)
-	@MODEL=$(MODEL) MODELS_DIR=$(MODELS_DIR) $(PY) -m stack run
+# make run, make serve and make gateway bind 127.0.0.1 unless BIND says otherwise (BIND=0.0.0.0 opens them up).
+BIND ?= 127.0.0.1
+STACK_ENV = MODEL=$(MODEL) MODELS_DIR=$(MODELS_DIR) BIND=$(BIND) RUNTIME=$(RUNTIME) PRECISION=$(PRECISION) \
+	RETRY_RESNET50=$(RETRY_RESNET50)
+
+run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_URL, *_PORT, RETRY_RESNET50=1 (README)
+	@$(STACK_ENV) $(PY) -m stack run
 
 stop:  ## stop what `make run` started (from another terminal)
 	@if [ -x $(PY) ]; then $(PY) -m stack stop; else echo "nothing to stop"; fi
 
-serve: install  ## run the embedded model server on :8500 (gRPC) and :8501 (REST); RUNTIME=openvino PRECISION=int8
-	$(PY) -m serving --port 8500 --rest_api_port 8501 \
-		--model_config_file serving/models.config \
-		--enable_batching --batching_parameters_file serving/batching.config \
-		--monitoring_config_file serving/monitoring.config \
-		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION))
+serve: install  ## only the model server, every model in MODELS_DIR, on 127.0.0.1:8500/8501 (BIND, RUNTIME, PRECISION)
+	@$(STACK_ENV) $(PY) -m stack serve
 
 migrate: install  ## apply the gateway's database migrations to DATABASE_URL (default: SQLite in var/)
 	$(VENV)/bin/alembic -c gateway/alembic.ini upgrade head
 
-gateway: install  ## run the gateway on :8000 (SERVING_TARGET, DATABASE_URL, ... from the environment)
-	$(VENV)/bin/uvicorn gateway.main:app --host 0.0.0.0 --port 8000
+gateway: install  ## only the gateway, on 127.0.0.1:8000 (BIND, GATEWAY_PORT; SERVING_TARGET, DATABASE_URL, … from the env)
+	@$(STACK_ENV) $(PY) -m stack gateway
 
 frontend: install  ## run the web page on :7860 (GATEWAY_URL, default http://127.0.0.1:8000; GRADIO_SERVER_PORT)
 	$(PY) -m frontend

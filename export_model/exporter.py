@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+import model_repository
 from export_model import labels, models, versions, warmup
 from export_model.serving_module import INPUT_NAME, SIGNATURE, TOP_K, ServingModule
 
@@ -28,7 +29,7 @@ def export(
     started = time.monotonic()
     out = Path(out)
     base = out / model
-    version = versions.next_version(base) if version is None else version
+    version = model_repository.next_version(base) if version is None else version
     built = models.build(model, weights)  # fails early (bad weights, offline) before anything is written
     names = labels.load()
     module = ServingModule(built, names)

@@ -1,7 +1,8 @@
-"""Version folders: the next free number, and an atomic publish so a polling server never sees half a model.
+"""An atomic publish of a version folder, so a polling server never sees half a model.
 
-TF Serving (and the embedded server) only consider sub-folders whose name is an integer, so a model is
-written under a hidden temporary name beside its final place and renamed in one step.
+The layout (what a version folder is, the next free number) is `model_repository`'s. A polling server
+only considers folders whose name is a positive integer, so a model is written under a hidden temporary
+name beside its final place and renamed in one step.
 """
 
 from __future__ import annotations
@@ -14,17 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from export_model.errors import ExportError
-
-
-def existing_versions(base: Path) -> list[int]:
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
-
-
-def next_version(base: Path) -> int:
-    versions = existing_versions(base)
-    return versions[-1] + 1 if versions else 1
 
 
 @contextlib.contextmanager

@@ -31,11 +31,12 @@ from typing import Any
 import grpc
 import httpx
 
+import model_repository
 from loadtest import payloads
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
-from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
+from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model, model_note
 from stack.procs import REPO_ROOT
 
 REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
@@ -64,13 +65,6 @@ QUICK = Plan((1, 8), 2.0, 16, 48, 10.0, 400, 5.0, 16)
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-def latest_version(base: Path) -> Path:
-    versions = [
-        child for child in base.iterdir() if child.name.isdigit() and (child / "saved_model.pb").exists()
-    ]
-    return max(versions, key=lambda child: int(child.name))
 
 
 # a. In process -------------------------------------------------------------------------------------------
@@ -366,8 +360,8 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
     kind = "bench-serving" if args.serving_only else "bench"
     machine = describe()
     say(f"{kind}: {one_line(machine)}")
-    model_base = args.model_base_path or ensure_model(model, args.models_dir, say)
-    version_dir = latest_version(model_base)
+    model_base = args.model_base_path or bench_model(model, args.models_dir, say)
+    version_dir = model_repository.resolve_version_dir(model_base)
     if args.model_base_path:
         say(f"model: {model_base.name} v{version_dir.name} — {model_note(model_base.name)}")
     nonce = run_nonce()
@@ -380,10 +374,10 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
         version_dir, images, batch_sizes, plan.inprocess_seconds
     )
 
-    with LocalStack(REPO_ROOT / "var" / kind / stamp, model_base, say) as stack:
+    with Testbed(REPO_ROOT / "var" / kind / stamp, model_base, say) as testbed:
         for batching in (False, True):
             word = "on" if batching else "off"
-            replicas = stack.start_serving(1, batching=batching)
+            replicas = testbed.start_serving(1, batching=batching)
             say(f"b. serving over gRPC, {plan.concurrency} clients, batching {word} …")
             watch = {"serving": replicas[0].service.proc.pid}
             figures = asyncio.run(
@@ -395,11 +389,11 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
                 f"errors {figures['errors']}"
             )
             if not batching:
-                stack.stop_serving(replicas)
+                testbed.stop_serving(replicas)
         if not args.serving_only:
-            url = stack.start_gateway(stack.replicas, workers=args.gateway_workers)
-            assert stack.gateway is not None
-            watch = {"serving": stack.replicas[0].service.proc.pid, "gateway": stack.gateway.proc.pid}
+            url = testbed.start_gateway(testbed.replicas, workers=args.gateway_workers)
+            assert testbed.gateway is not None
+            watch = {"serving": testbed.replicas[0].service.proc.pid, "gateway": testbed.gateway.proc.pid}
             gateway = asyncio.run(measure_gateway(url, plan, nonce + 20, args.email, args.password, watch))
             measurements["c_gateway_uncached"] = gateway["uncached"]
             measurements["d_gateway_cached"] = gateway["cached"]

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from loadtest.images import run_nonce
 from loadtest.machine import describe, one_line
 from loadtest.settings import DEFAULT_TAGS, USER_CLASS_TAGS, users_for_tags
-from loadtest.stack import BENCH_MODELS_DIR, LocalStack, ensure_model, model_note
+from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model, model_note
 from stack.procs import PYTHON, REPO_ROOT
 
 REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
@@ -199,9 +199,9 @@ def one_run(
         return {"host": args.host, "replicas": None, "stats": read_stats(stats)}
     assert model_base is not None
     workdir = REPO_ROOT / "var" / "loadtest" / out_dir.relative_to(args.reports_dir)
-    with LocalStack(workdir, model_base, say) as stack:
-        started = stack.start_serving(replicas, batching=True)
-        gateway_url = stack.start_gateway(started)
+    with Testbed(workdir, model_base, say) as testbed:
+        started = testbed.start_serving(replicas, batching=True)
+        gateway_url = testbed.start_gateway(started)
         stats = run_locust(out_dir, args, gateway_url, started[0].rest_url, model_base.name)
     say(f"stopped the stack (logs in {workdir})")
     return {"host": gateway_url, "replicas": replicas, "stats": read_stats(stats)}
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"loadtest: {one_line(machine)}")
     model_base = None
     if not args.host:
-        model_base = args.model_base_path or ensure_model(args.model, args.models_dir, say)
+        model_base = args.model_base_path or bench_model(args.model, args.models_dir, say)
     summary: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
         "command": " ".join(["python -m loadtest.run", *(sys.argv[1:] if argv is None else argv)]),

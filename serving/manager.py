@@ -18,6 +18,7 @@ from pathlib import Path
 from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 from tensorflow_serving.config import model_server_config_pb2
 
+import model_repository
 from serving.config import resolve_base_path
 from serving.errors import not_found
 from serving.servable import Servable
@@ -45,13 +46,7 @@ class _Model:
         self.warned_missing = False
 
     def on_disk(self) -> list[int]:
-        if not self.base.is_dir():
-            return []
-        return sorted(
-            int(child.name)
-            for child in self.base.iterdir()
-            if child.name.isdigit() and int(child.name) > 0 and (child / "saved_model.pb").is_file()
-        )
+        return model_repository.versions(self.base)
 
     def aspired(self, on_disk: list[int]) -> list[int]:
         policy = self.config.model_version_policy

@@ -1,18 +1,22 @@
-"""Settings of `make run`, from environment variables (the Makefile passes its variables through)."""
+"""Settings of `make run`, `make serve` and `make gateway`, from environment variables (the Makefile passes
+its variables through)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stack.procs import LOCAL
 
 
 class StackSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
 
     model: str = Field("resnet50", alias="MODEL")
     resnet50_weights: Path | None = Field(None, alias="RESNET50_WEIGHTS")
+    retry_export: bool = Field(False, alias="RETRY_RESNET50")
     fallback_model: str = Field("efficientnet-lite0", alias="FALLBACK_MODEL")
     models_dir: Path = Field(Path("models"), alias="MODELS_DIR")
     replicas: int = Field(1, alias="REPLICAS", ge=1, le=16)
@@ -20,10 +24,17 @@ class StackSettings(BaseSettings):
     serving_rest_port: int = Field(8501, alias="SERVING_REST_PORT")
     gateway_port: int = Field(8000, alias="GATEWAY_PORT")
     frontend_port: int = Field(7860, alias="GRADIO_SERVER_PORT")
-    host: str = Field("127.0.0.1", alias="STACK_HOST")
+    bind: str = Field(LOCAL, validation_alias=AliasChoices("BIND", "STACK_HOST"))
     var_dir: Path = Field(Path("var"), alias="VAR_DIR")
     database_url: str | None = Field(None, alias="DATABASE_URL")
+    runtime: str | None = Field(None, alias="RUNTIME")
+    precision: str | None = Field(None, alias="PRECISION")
     ready_timeout: float = Field(300, alias="READY_TIMEOUT")
+
+    @property
+    def host(self) -> str:
+        """Where this machine reaches the services (the bind address, or loopback for a wildcard one)."""
+        return LOCAL if self.bind in ("0.0.0.0", "", "::") else self.bind
 
     @property
     def log_dir(self) -> Path:
@@ -32,6 +43,11 @@ class StackSettings(BaseSettings):
     @property
     def state_file(self) -> Path:
         return self.var_dir / "run" / "stack.json"
+
+    @property
+    def fallback_marker(self) -> Path:
+        """Present while `model` could not be exported and `fallback_model` is served instead."""
+        return self.var_dir / "model-fallback.json"
 
     def replica_ports(self) -> list[tuple[int, int]]:
         """(gRPC, REST) per replica: 8500/8501, 8510/8511, … as in the serving contract."""

@@ -1,27 +1,45 @@
-"""Pick the model to serve: export it when `models/` has none, fall back to bundled weights when offline."""
+"""Which model to serve: export it when `models/` has none, fall back to bundled weights when offline, and
+remember that fallback so later runs neither retry the download nor repeat the explanation."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import model_repository
 from stack.config import StackSettings
+from stack.procs import PYTHON, REPO_ROOT
+from stack.progress import Say, log_tail, run_logged, say
 
 
-def has_version(base: Path) -> bool:
-    return base.is_dir() and any(
-        child.name.isdigit() and (child / "saved_model.pb").exists() for child in base.iterdir()
-    )
+class ExportFailedError(RuntimeError):
+    pass
 
 
-def export(model: str, settings: StackSettings, weights: str | None = None) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "export_model", "--model", model, "--out", str(settings.models_dir)]
+def ensure_model(
+    model: str,
+    models_dir: Path,
+    *,
+    log: Path,
+    weights: str | None = None,
+    note: str = "",
+    speak: Say = say,
+) -> Path:
+    """`models_dir/model`, exporting its first version when it holds none (output in `log`).
+    ExportFailedError when the export fails; the message names the log and quotes its end."""
+    base = models_dir / model
+    if model_repository.has_version(base):
+        return base
+    args = [PYTHON, "-m", "export_model", "--model", model, "--out", str(models_dir.resolve())]
     if weights:
         args += ["--weights", weights]
-    log = settings.log_dir / "export.log"
-    with log.open("ab") as out:
-        return subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False)
+    about = f"{weights or 'default'} weights" + (f", {note}" if note else "")
+    label = f"exporting {model} into {models_dir}/ ({about}; log: {log})"
+    code = run_logged(args, log, label, speak, cwd=REPO_ROOT, report_failure=False)
+    if code != 0 or not model_repository.has_version(base):
+        raise ExportFailedError(f"export of {model} failed; see {log}:\n{log_tail(log, 10)}")
+    return base
 
 
 def banner(lines: list[str]) -> str:
@@ -30,35 +48,71 @@ def banner(lines: list[str]) -> str:
     return "\n".join([rule, *(f"! {line.ljust(width - 4)} !" for line in lines), rule])
 
 
-def ensure_model(settings: StackSettings, say=print) -> str:
-    """Return the name of a model with at least one exported version, exporting one if needed."""
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    wanted = settings.model
-    if has_version(settings.models_dir / wanted):
-        return wanted
+def _fallback_recorded(settings: StackSettings) -> bool:
+    try:
+        recorded = json.loads(settings.fallback_marker.read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return recorded.get("wanted") == settings.model and recorded.get("served") == settings.fallback_model
 
+
+def _record_fallback(settings: StackSettings) -> None:
+    settings.fallback_marker.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "wanted": settings.model,
+        "served": settings.fallback_model,
+        "why": f"the export of {settings.model} failed; see {settings.log_dir / 'export.log'}",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "retry": "make run RETRY_RESNET50=1 (or delete this file)",
+    }
+    settings.fallback_marker.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def served_model(settings: StackSettings) -> str:
+    """The model `make run` serves when nothing is exported or retried: the wanted one, or the recorded
+    fallback."""
+    if model_repository.has_version(settings.models_dir / settings.model):
+        return settings.model
+    return settings.fallback_model if _fallback_recorded(settings) else settings.model
+
+
+def choose_model(settings: StackSettings, speak: Say = say) -> str:
+    """The name of the model to serve, exported if needed (see the module docstring)."""
+    wanted, fallback = settings.model, settings.fallback_model
+    export_log = settings.log_dir / "export.log"
+    if model_repository.has_version(settings.models_dir / wanted):
+        settings.fallback_marker.unlink(missing_ok=True)
+        return wanted
     weights = None
     if wanted == "resnet50":
         weights = str(settings.resnet50_weights) if settings.resnet50_weights else "imagenet"
-    say(f"exporting {wanted} (weights: {weights or 'bundled'}) into {settings.models_dir}/ …")
-    if export(wanted, settings, weights).returncode == 0 and has_version(settings.models_dir / wanted):
-        return wanted
-
-    fallback = settings.fallback_model
-    say(
-        banner(
-            [
-                f"Could not export {wanted} (weights: {weights or 'bundled'}).",
-                f"Details: {settings.log_dir / 'export.log'}",
-                f"Falling back to {fallback}, whose real ImageNet weights ship in a Python package.",
-                "For ResNet50 offline: RESNET50_WEIGHTS=/path/to/resnet50_weights.h5 make run",
-                "Every prediction names the model that answered.",
-            ]
+    retry = settings.retry_export or settings.resnet50_weights is not None
+    if wanted != fallback and _fallback_recorded(settings) and not retry:
+        speak(
+            f"serving {fallback}: {wanted} could not be exported earlier "
+            f"(`make run RETRY_RESNET50=1` tries again; see README, Which model answers)"
         )
+    else:
+        try:
+            base = ensure_model(wanted, settings.models_dir, log=export_log, weights=weights, speak=speak)
+        except ExportFailedError:
+            if wanted == fallback:
+                raise
+        else:
+            settings.fallback_marker.unlink(missing_ok=True)
+            return base.name
+        speak(
+            banner(
+                [
+                    f"Could not export {wanted} (weights: {weights or 'default'}); details: {export_log}",
+                    f"Serving {fallback} instead: its real ImageNet weights ship in a Python package.",
+                    "For ResNet50 offline: RESNET50_WEIGHTS=/path/to/resnet50_weights.h5 make run",
+                    "Later runs serve it without retrying; `make run RETRY_RESNET50=1` tries again.",
+                ]
+            )
+        )
+        _record_fallback(settings)
+    ensure_model(
+        fallback, settings.models_dir, log=export_log, note="bundled with a Python package", speak=speak
     )
-    if has_version(settings.models_dir / fallback):
-        return fallback
-    say(f"exporting {fallback} into {settings.models_dir}/ …")
-    if export(fallback, settings).returncode != 0 or not has_version(settings.models_dir / fallback):
-        raise SystemExit(f"export of {fallback} failed too; see {settings.log_dir / 'export.log'}")
     return fallback

@@ -10,16 +10,13 @@ from stack.procs import REPO_ROOT
 
 pytest_plugins = ["tests.model_fixtures", "tests.serving_fixtures"]
 
-SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def reference_dog_jpeg() -> bytes:
-    """The original project's reference photo; only present beside a CI or workplace checkout."""
-    path = SHARED_TESTDATA / "dog.jpeg"
-    if not path.exists():
-        pytest.skip(f"reference photo not found at {path} (it lives in ../shared/testdata, not in the repo)")
-    return path.read_bytes()
+    """The original project's reference photo (tests/data/README.md says where it comes from)."""
+    return (TEST_DATA / "dog.jpeg").read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stack.procs import PYTHON, REPO_ROOT, Service, free_port
+from stack.commands import BATCHING_CONFIG, MONITORING_CONFIG, SERVING_DIR, serving_command
+from stack.procs import LOCAL, Service, free_port, model_available
 
-SERVING_DIR = REPO_ROOT / "serving"
-BATCHING_CONFIG = SERVING_DIR / "batching.config"
-MONITORING_CONFIG = SERVING_DIR / "monitoring.config"
+__all__ = [
+    "BATCHING_CONFIG",
+    "MONITORING_CONFIG",
+    "SERVING_DIR",
+    "ServingProcess",
+    "StartServing",
+    "serving_args",
+]
+
 START_TIMEOUT = 240  # importing TensorFlow and loading a model on a busy 2-core machine
 
 
@@ -28,21 +32,14 @@ class ServingProcess:
 
     @property
     def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{LOCAL}:{self.grpc_port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
+        return f"http://{LOCAL}:{self.rest_port}"
 
     def model_available(self) -> bool:
-        try:
-            with urllib.request.urlopen(
-                f"{self.rest_url}/v1/models/{self.model_name}", timeout=2
-            ) as response:
-                states = [v["state"] for v in json.load(response)["model_version_status"]]
-        except (urllib.error.URLError, OSError, ValueError, KeyError):
-            return False
-        return "AVAILABLE" in states
+        return model_available(self.rest_url, self.model_name)
 
     def stop(self) -> int | None:
         return self.service.stop()
@@ -63,20 +60,16 @@ def serving_args(
     batching: bool = True,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    args = [
-        PYTHON,
-        "-m",
-        "serving",
-        f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}",
-        f"--model_name={model_name}",
-        f"--model_base_path={base_path}",
-        f"--monitoring_config_file={MONITORING_CONFIG}",
-        "--file_system_poll_wait_seconds=1",
-    ]
-    if batching:
-        args += ["--enable_batching", f"--batching_parameters_file={BATCHING_CONFIG}"]
-    return [*args, *extra_args]
+    """The `python -m serving` command line of the fixtures (stack's builder, polling every second)."""
+    return serving_command(
+        grpc_port,
+        rest_port,
+        model_name=model_name,
+        base_path=base_path,
+        batching=batching,
+        poll_seconds=1,
+        extra_args=extra_args,
+    ).args
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +86,7 @@ def start_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartSer
         args = serving_args(
             base_path, model_name, grpc_port, rest_port, batching=batching, extra_args=extra_args
         )
-        service = Service(args, logs / f"{model_name}-{grpc_port}.log")
+        service = Service(args, logs / f"{model_name}-{grpc_port}.log", name=f"serving {model_name}")
         process = ServingProcess(service, model_name, grpc_port, rest_port)
         started.append(process)
         service.wait_ready(process.model_available, START_TIMEOUT, what=f"serving {model_name}")

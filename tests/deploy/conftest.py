@@ -22,7 +22,7 @@ ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S_DIR = DEPLOY / "k8s"
 K8S_OPENVINO_DIR = DEPLOY / "k8s-openvino"
-ARCHITECTURE = REPO_ROOT.parent / "shared" / "ARCHITECTURE.md"
+ARCHITECTURE = REPO_ROOT / "tests" / "data" / "ARCHITECTURE.md"  # a copy: tests/data/README.md
 # what an operator puts into deploy/.env for the values .env.example leaves empty
 TEST_SECRETS = {
     "SECRET_KEY": "0123456789abcdef" * 4,

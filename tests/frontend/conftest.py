@@ -14,7 +14,8 @@ from gradio_client import Client
 from frontend.assets import make_examples
 from frontend.gateway_client import GatewayClient
 from frontend.ui import CSS, build_demo
-from stack.procs import PYTHON, Service, free_port, http_ok
+from stack.commands import frontend_command, gateway_command
+from stack.procs import LOCAL, Service, free_port, http_ok
 from tests.frontend.fake_gateway import FakeState, create_app
 
 UNCHANGED = object()
@@ -98,17 +99,11 @@ def live_frontend(
 ) -> Iterator[tuple[Service, str]]:
     """`python -m frontend`, started before the model server so that both warm up at once."""
     port = free_port()
-    env = {
-        "GATEWAY_URL": f"http://127.0.0.1:{live_gateway_port}",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    service = Service(
-        [PYTHON, "-m", "frontend"], tmp_path_factory.mktemp("frontend-live") / "frontend.log", env
-    )
+    command = frontend_command(port, gateway_url=f"http://{LOCAL}:{live_gateway_port}")
+    log = tmp_path_factory.mktemp("frontend-live") / "frontend.log"
+    service = Service(command.args, log, command.env, name="frontend")
     try:
-        yield service, f"http://127.0.0.1:{port}/"
+        yield service, f"http://{LOCAL}:{port}/"
     finally:
         service.stop()
 
@@ -125,7 +120,7 @@ class LiveGateway:
 
     def start(self, **env: str) -> None:
         self.env.update(env)
-        self.service = Service(self.args, self.log, self.env)
+        self.service = Service(self.args, self.log, self.env, name="gateway")
         self.service.wait_ready(lambda: http_ok(f"{self.url}/ready"), timeout=120, what="gateway")
 
     def stop(self) -> None:
@@ -143,25 +138,17 @@ def live_gateway(
 ) -> Iterator[LiveGateway]:
     serving = start_serving(tiny_model_base, "tiny")
     folder = tmp_path_factory.mktemp("frontend-live-gateway")
-    env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'gw.db'}",
-        "SERVING_TARGET": serving.grpc_target,
-        "MODEL_NAME": "tiny",
-        "UPLOAD_DIR": str(folder / "uploads"),
-        "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
-        "SECRET_KEY": "frontend-tests-" + "x" * 32,
-    }
-    args = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "gateway.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(live_gateway_port),
-    ]
-    gateway = LiveGateway(f"http://127.0.0.1:{live_gateway_port}", args, env, folder / "gateway.log")
+    command = gateway_command(
+        live_gateway_port,
+        serving_target=serving.grpc_target,
+        model_name="tiny",
+        database_url=f"sqlite+aiosqlite:///{folder / 'gw.db'}",
+        upload_dir=folder / "uploads",
+        secret_key="frontend-tests-" + "x" * 32,
+        env={"MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES)},
+    )
+    url = f"http://{LOCAL}:{live_gateway_port}"
+    gateway = LiveGateway(url, command.args, dict(command.env), folder / "gateway.log")
     try:
         gateway.start()
         yield gateway

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from stack.procs import PYTHON, Service, free_port, http_ok
+from stack.commands import gateway_command
+from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
 from tests.gateway.helpers import image_bytes
 
@@ -33,32 +34,18 @@ def live_gateway(
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    env = {
-        "DATABASE_URL": fresh_database_url,
-        "SERVING_TARGET": serving_a.grpc_target,
-        "MODEL_NAME": SERVED_MODEL,
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "SECRET_KEY": TEST_SECRET,
-        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    service = Service(
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "gateway.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        tmp_path / "uvicorn.log",
-        env,
+    command = gateway_command(
+        port,
+        serving_target=serving_a.grpc_target,
+        model_name=SERVED_MODEL,
+        database_url=fresh_database_url,
+        upload_dir=tmp_path / "uploads",
+        secret_key=TEST_SECRET,
+        workers=2,
+        env={"MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
     )
-    url = f"http://127.0.0.1:{port}"
+    service = Service(command.args, tmp_path / "uvicorn.log", command.env, name="gateway")
+    url = f"http://{LOCAL}:{port}"
     try:
         service.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=120, what="gateway")
         yield url

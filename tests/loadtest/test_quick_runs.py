@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import stack
-from stack.procs import PYTHON, REPO_ROOT, free_port
+from loadtest import testbed
+from stack.procs import PYTHON, REPO_ROOT, free_port, model_available
 
 pytestmark = pytest.mark.slow
 
@@ -139,11 +139,11 @@ def test_a_port_taken_after_it_was_chosen_moves_to_free_ports(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        monkeypatch.setattr(stack, "_port_pair", lambda preferred: (free_port(), taken))
-        with stack.LocalStack(tmp_path, tiny_model_base, say=lambda line: None) as local:
+        monkeypatch.setattr(testbed, "_port_pair", lambda preferred: (free_port(), taken))
+        with testbed.Testbed(tmp_path, tiny_model_base, say=lambda line: None) as local:
             [replica] = local.start_serving(1, batching=False)
             assert replica.rest_port != taken
-            assert stack.model_available(replica.rest_url, tiny_model_base.name)
+            assert model_available(replica.rest_url, tiny_model_base.name)
             assert len(local.replicas) == 1
         assert replica.service.proc.poll() is not None  # stopped with the stack
     assert any("Address already in use" in log.read_text() for log in tmp_path.glob("serving-*.log"))

@@ -1,4 +1,5 @@
-"""A throwaway local stack for load tests and benchmarks, stopped by whoever started it.
+"""A throwaway testbed for load tests and benchmarks: serving replicas and a gateway, stopped by whoever
+started it (processes, command lines and the model export come from `stack/`).
 
 Serving replicas listen on 8500/8501, 8510/8511, … when those ports are free (other free ports otherwise),
 the gateway on 8000 or a free port, all on 127.0.0.1; the gateway gets a fresh SQLite database and upload
@@ -8,23 +9,27 @@ SIGKILL) when the `with` block ends, whatever happened inside it.
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from stack.model import has_version
-from stack.procs import PYTHON, REPO_ROOT, Service, free_port, http_ok
-from stack.services import port_is_free
+import model_repository
+from stack.commands import gateway_command, serving_command
+from stack.model import ExportFailedError, ensure_model
+from stack.procs import (
+    LOCAL,
+    REPO_ROOT,
+    Service,
+    ServiceExitedError,
+    free_port,
+    http_ok,
+    model_available,
+    port_is_free,
+)
 
-LOCAL = "127.0.0.1"
 BENCH_MODELS_DIR = REPO_ROOT / "var" / "bench-models"
-BATCHING_CONFIG = REPO_ROOT / "serving" / "batching.config"
 # Weights asked of `python -m export_model` per model; None = the model's own (bundled or test-only).
 EXPORT_WEIGHTS = {"resnet50": "random", "tiny": None, "efficientnet-lite0": None}
 WEIGHTS_NOTE = {
@@ -42,32 +47,24 @@ def model_note(model: str) -> str:
     return WEIGHTS_NOTE.get(model, "weights as exported")
 
 
-def ensure_model(model: str, models_dir: Path, say: Say = print) -> Path:
-    """`models_dir/model`, exporting version 1 first when it holds no version."""
+def bench_model(model: str, models_dir: Path, say: Say = print) -> Path:
+    """`models_dir/model`, exporting version 1 first (with the weights a benchmark wants) when it has none."""
     base = models_dir / model
-    if has_version(base):
-        say(f"model: {model} from {base} — {model_note(model)}")
-        return base
-    if model not in EXPORT_WEIGHTS:
+    if model not in EXPORT_WEIGHTS and not model_repository.has_version(base):
         raise SystemExit(f"{base} holds no exported version and {model!r} is not one loadtest exports")
-    args = [PYTHON, "-m", "export_model", "--model", model, "--out", str(models_dir)]
-    if EXPORT_WEIGHTS[model]:
-        args += ["--weights", EXPORT_WEIGHTS[model]]
-    say(f"model: exporting {model} into {base} — {model_note(model)} …")
-    models_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not has_version(base):
-        raise SystemExit(f"export failed ({' '.join(args)}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return base
-
-
-def model_available(rest_url: str, model_name: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{rest_url}/v1/models/{model_name}", timeout=2) as response:
-            states = [v.get("state") for v in json.load(response).get("model_version_status", [])]
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-    return "AVAILABLE" in states
+        base = ensure_model(
+            model,
+            models_dir,
+            log=models_dir / "export.log",
+            weights=EXPORT_WEIGHTS.get(model),
+            note=model_note(model),
+            speak=say,
+        )
+    except ExportFailedError as error:
+        raise SystemExit(str(error)) from error
+    say(f"model: {model} from {base} — {model_note(model)}")
+    return base
 
 
 def _port_pair(preferred_grpc: int) -> tuple[int, int]:
@@ -78,7 +75,7 @@ def _port_pair(preferred_grpc: int) -> tuple[int, int]:
 
 def _lost_port_race(service: Service) -> bool:
     """The port was free when chosen, but another program bound it before this one could."""
-    return service.proc.poll() is not None and "Address already in use" in service.log_text()
+    return service.returncode is not None and "Address already in use" in service.log_text()
 
 
 @dataclass
@@ -96,7 +93,7 @@ class Replica:
         return f"http://{LOCAL}:{self.rest_port}"
 
 
-class LocalStack:
+class Testbed:
     def __init__(self, workdir: Path, model_base: Path, say: Say = print) -> None:
         self.workdir = workdir
         self.model_base = model_base
@@ -108,7 +105,7 @@ class LocalStack:
         self._services: list[Service] = []
         workdir.mkdir(parents=True, exist_ok=True)
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Testbed:
         return self
 
     def __exit__(
@@ -131,7 +128,7 @@ class LocalStack:
                         f"serving on {replica.grpc_target}",
                     )
                     break
-                except RuntimeError:
+                except ServiceExitedError:
                     if attempt == START_ATTEMPTS or not _lost_port_race(replica.service):
                         raise
                     self._forget(replica)  # another program took a port meanwhile: try free ones
@@ -144,43 +141,49 @@ class LocalStack:
 
     def _launch_replica(self, ports: tuple[int, int], batching: bool) -> Replica:
         grpc_port, rest_port = ports
-        args = [PYTHON, "-m", "serving", "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
-        args += ["--model_name", self.model_name, "--model_base_path", str(self.model_base)]
-        args += ["--grpc_bind_address", LOCAL, "--rest_api_bind_address", LOCAL]
-        if batching:
-            args += ["--enable_batching", "--batching_parameters_file", str(BATCHING_CONFIG)]
+        command = serving_command(
+            grpc_port,
+            rest_port,
+            model_name=self.model_name,
+            base_path=self.model_base,
+            batching=batching,
+            monitoring_config=None,
+        )
         log = self.workdir / f"serving-{grpc_port}{'-batching' if batching else ''}.log"
-        replica = Replica(grpc_port, rest_port, self._start(args, log))
+        replica = Replica(grpc_port, rest_port, self._start(command.args, log, command.env))
         self.replicas.append(replica)
         return replica
 
     def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
         """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
-        env = {
-            "DATABASE_URL": f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
-            "SERVING_TARGET": ",".join(r.grpc_target for r in replicas),
-            "MODEL_NAME": self.model_name,
-            "UPLOAD_DIR": str(self.workdir / "uploads"),
-            "SECRET_KEY": secrets.token_urlsafe(32),
-        }
+        target = ",".join(r.grpc_target for r in replicas)
         port = 8000 if port_is_free(LOCAL, 8000) else free_port()
         for attempt in range(1, START_ATTEMPTS + 1):
-            args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", LOCAL, "--port", str(port)]
-            args += ["--workers", str(workers), "--log-level", "warning", "--no-access-log", *extra_args]
-            self.gateway = self._start(args, self.workdir / f"gateway-{port}.log", env)
+            command = gateway_command(
+                port,
+                serving_target=target,
+                model_name=self.model_name,
+                database_url=f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
+                upload_dir=self.workdir / "uploads",
+                secret_key=secrets.token_urlsafe(32),
+                workers=workers,
+                quiet=True,
+                extra_args=extra_args,
+            )
+            self.gateway = self._start(command.args, self.workdir / f"gateway-{port}.log", command.env)
             self.gateway_url = f"http://{LOCAL}:{port}"
             try:
                 self.gateway.wait_ready(
                     lambda: http_ok(f"{self.gateway_url}/ready"), READY_TIMEOUT, "gateway"
                 )
                 break
-            except RuntimeError:
+            except ServiceExitedError:
                 if attempt == START_ATTEMPTS or not _lost_port_race(self.gateway):
                     raise
                 self.gateway.stop()
                 self._services.remove(self.gateway)
                 port = free_port()
-        self.say(f"gateway: {self.gateway_url} -> SERVING_TARGET={env['SERVING_TARGET']}")
+        self.say(f"gateway: {self.gateway_url} -> SERVING_TARGET={target}")
         return self.gateway_url
 
     def stop_serving(self, replicas: list[Replica]) -> None:
@@ -199,7 +202,7 @@ class LocalStack:
         self.replicas.clear()
         self.gateway = None
 
-    def _start(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> Service:
+    def _start(self, args: list[str], log: Path, env: dict[str, str]) -> Service:
         service = Service(args, log, env)
         self._services.append(service)
         return service

@@ -1,0 +1,205 @@
+"""`make run`: serving replicas, gateway and frontend as one foreground stack; `make stop` from elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stack.commands import Command, frontend_command, gateway_command, serving_command
+from stack.config import StackSettings
+from stack.model import ExportFailedError, choose_model
+from stack.procs import (
+    Service,
+    ServiceExitedError,
+    ServiceTimeoutError,
+    http_ok,
+    model_available,
+    port_is_free,
+    stop_all,
+    stop_group,
+)
+from stack.progress import duration, say, ticking
+
+
+@dataclass
+class Planned:
+    name: str
+    command: Command
+    ports: dict[int, str]  # port -> the variable that changes it
+    ready: Callable[[], bool]
+    url: str
+    service: Service | None = field(default=None, repr=False)
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+def plan(settings: StackSettings, model: str) -> list[Planned]:
+    host, bind = settings.host, settings.bind
+    planned = []
+    for index, (grpc_port, rest_port) in enumerate(settings.replica_ports()):
+        rest = f"http://{host}:{rest_port}"
+        command = serving_command(
+            grpc_port,
+            rest_port,
+            model_name=model,
+            base_path=settings.models_dir.resolve() / model,
+            host=bind,
+            runtime=settings.runtime,
+            precision=settings.precision,
+        )
+        planned.append(
+            Planned(
+                name="serving" if settings.replicas == 1 else f"serving-{index + 1}",
+                command=command,
+                ports={grpc_port: "SERVING_PORT", rest_port: "SERVING_REST_PORT"},
+                ready=lambda rest=rest: model_available(rest, model),
+                url=f"gRPC {host}:{grpc_port}, REST {rest}/v1/models/{model}",
+            )
+        )
+    gateway_url = f"http://{host}:{settings.gateway_port}"
+    planned.append(
+        Planned(
+            name="gateway",
+            command=gateway_command(
+                settings.gateway_port,
+                host=bind,
+                serving_target=",".join(f"{host}:{grpc}" for grpc, _ in settings.replica_ports()),
+                model_name=model,
+                database_url=settings.database_url,
+                upload_dir=settings.var_dir / "uploads",
+            ),
+            ports={settings.gateway_port: "GATEWAY_PORT"},
+            ready=lambda: http_ok(f"{gateway_url}/ready"),
+            url=f"{gateway_url}/docs",
+        )
+    )
+    frontend_url = f"http://{host}:{settings.frontend_port}"
+    planned.append(
+        Planned(
+            name="frontend",
+            command=frontend_command(settings.frontend_port, gateway_url=gateway_url, host=bind),
+            ports={settings.frontend_port: "GRADIO_SERVER_PORT"},
+            ready=lambda: http_ok(f"{frontend_url}/"),
+            url=frontend_url,
+        )
+    )
+    return planned
+
+
+def check_ports(planned: list[Planned], bind: str) -> None:
+    for item in planned:
+        for port, variable in item.ports.items():
+            if not port_is_free(bind, port):
+                raise PortInUseError(
+                    f"port {port} ({item.name}) is already in use: stop what uses it (`make stop` if it is "
+                    f"an earlier `make run`) or choose another with {variable}=…"
+                )
+
+
+def write_state(settings: StackSettings, services: list[Service]) -> None:
+    settings.state_file.parent.mkdir(parents=True, exist_ok=True)
+    state = {"supervisor": os.getpid(), "services": {s.name: s.pid for s in services}}
+    settings.state_file.write_text(json.dumps(state))
+
+
+def read_state(settings: StackSettings) -> dict[str, Any]:
+    try:
+        return json.loads(settings.state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run(settings: StackSettings) -> int:
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    supervisor = read_state(settings).get("supervisor")
+    if supervisor and _alive(supervisor):
+        say("the stack is already running (`make stop` stops it)")
+        return 1
+    try:
+        model = choose_model(settings)
+    except ExportFailedError as error:
+        say(f"error: {error}")
+        return 1
+    planned = plan(settings, model)
+    try:
+        check_ports(planned, settings.bind)
+    except PortInUseError as error:
+        say(f"error: {error}")
+        return 1
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    services: list[Service] = []
+    try:
+        say(f"starting {', '.join(p.name for p in planned)} (logs: {settings.log_dir}/<name>.log) …")
+        for item in planned:  # all at once: serving loads its model while the others import
+            item.service = Service(
+                item.command.args, settings.log_dir / f"{item.name}.log", item.command.env, name=item.name
+            )
+            services.append(item.service)
+            write_state(settings, services)
+        started = time.monotonic()
+        for item in planned:
+            assert item.service is not None
+            with ticking(f"  waiting for {item.name}"):
+                item.service.wait_ready(item.ready, settings.ready_timeout, item.name)
+            say(f"  {item.name:<10} ready in {duration(time.monotonic() - started):<6} {item.url}")
+        say("")
+        say(f"Open the web page:  http://{settings.host}:{settings.frontend_port}")
+        say(f"Gateway API docs:   http://{settings.host}:{settings.gateway_port}/docs")
+        rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
+        say(f"Model server:       {model}, gRPC {settings.host}:{settings.serving_port}, REST {rest}")
+        say("Sign in as admin@example.com / admin (ADMIN_EMAIL / ADMIN_PASSWORD change it).")
+        say("Ctrl-C (or `make stop` in another terminal) stops everything.")
+        while True:
+            for service in services:
+                if service.returncode is not None:
+                    say(f"error: {service.name} exited with code {service.returncode}; see {service.log}")
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        say("\nstopping …")
+        return 0
+    except (ServiceExitedError, ServiceTimeoutError) as error:
+        say(f"error: {error}")
+        return 1
+    finally:
+        # a second Ctrl-C or SIGTERM must not cut the stop short: stop_all escalates to SIGKILL itself
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all(services, on_stopped=lambda s: say(f"  stopped {s.name}"))
+        settings.state_file.unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def stop(settings: StackSettings) -> int:
+    state = read_state(settings)
+    supervisor = state.get("supervisor")
+    if supervisor and _alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _alive(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for pid in state.get("services", {}).values():  # left behind by a supervisor that died
+        stop_group(pid)
+    settings.state_file.unlink(missing_ok=True)
+    say("stopped" if state else "nothing to stop")
+    return 0
