@@ -37,6 +37,14 @@ class StackSettings(BaseSettings):
         return LOCAL if self.bind in ("0.0.0.0", "", "::") else self.bind
 
     @property
+    def serving_runtime(self) -> str:
+        """`auto` (the fastest runtime that passes the accuracy gate) unless RUNTIME says otherwise;
+        PRECISION alone means OpenVINO at that precision."""
+        if self.runtime:
+            return self.runtime
+        return "openvino" if self.precision else "auto"
+
+    @property
     def log_dir(self) -> Path:
         return self.var_dir / "log"
 

@@ -39,7 +39,7 @@ def serve_command(settings: StackSettings) -> Command:
         settings.serving_rest_port,
         model_config_file=config,
         host=settings.bind,
-        runtime=settings.runtime,
+        runtime=settings.serving_runtime,
         precision=settings.precision,
     )
     rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/<name>"

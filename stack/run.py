@@ -51,7 +51,7 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
             model_name=model,
             base_path=settings.models_dir.resolve() / model,
             host=bind,
-            runtime=settings.runtime,
+            runtime=settings.serving_runtime,
             precision=settings.precision,
         )
         planned.append(
