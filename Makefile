@@ -103,7 +103,8 @@ loadtest: install  ## Locust vs a local stack: USERS SPAWN_RATE DURATION REPLICA
 		$(if $(TAGS),--tags "$(TAGS)") $(if $(COMPARE),--compare) $(if $(MODEL_BASE),--model-base-path $(MODEL_BASE))
 
 bench: install  ## in-process model vs serving vs gateway, one run, with ratios (QUICK=1: tiny model)
-	$(PY) -m loadtest.bench $(if $(QUICK),--quick)
+	$(PY) -m loadtest.bench $(if $(QUICK),--quick) $(if $(filter-out file default,$(origin MODEL)),--model $(MODEL)) \
+		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION))
 
 bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)

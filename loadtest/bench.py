@@ -21,9 +21,7 @@ import json
 import os
 import shlex
 import sys
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import grpc
 import httpx
 
 import model_repository
-from loadtest import payloads
+from loadtest import inprocess, payloads
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
@@ -65,47 +63,6 @@ QUICK = Plan((1, 8), 2.0, 16, 48, 10.0, 400, 5.0, 16)
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-# a. In process -------------------------------------------------------------------------------------------
-
-
-def measure_in_process(
-    version_dir: Path, images: list[bytes], batch_sizes: tuple[int, ...], seconds: float
-) -> dict[str, Any]:
-    """Images/s per batch size, with as many callers as cores: one call at a time leaves cores idle (a
-    ResNet50 call at batch 1 to 16 keeps ~1.3 of 2 cores busy), which would put the "ceiling" below what the
-    server reaches with concurrent requests."""
-    import tensorflow as tf  # only here: the load generators never need it
-
-    loaded = tf.saved_model.load(str(version_dir))
-    predict = loaded.signatures["serving_default"]
-    callers = os.cpu_count() or 1
-    by_size: dict[str, float] = {}
-    for size in batch_sizes:
-        batches = [tf.constant(images[i : i + size]) for i in range(0, len(images) - size + 1, size)]
-        predict(image_bytes=batches[-1])  # warmup: the first call at a new shape allocates
-        start = time.perf_counter()
-
-        def caller(offset: int, size: int = size, batches: list = batches, start: float = start) -> int:
-            calls = 0
-            while calls < 2 or time.perf_counter() - start < seconds:
-                predict(image_bytes=batches[(offset + calls) % len(batches)])["scores"].numpy()
-                calls += 1
-            return calls * size
-
-        with ThreadPoolExecutor(callers) as pool:  # TensorFlow releases the GIL while it computes
-            done = sum(pool.map(caller, range(callers)))
-        by_size[str(size)] = round(done / (time.perf_counter() - start), 3)
-        say(f"  a. in process, batch {size:>2}, {callers} callers: {by_size[str(size)]:8.2f} images/s")
-    best = max(by_size, key=lambda size: by_size[size])
-    return {
-        "images_per_s": by_size[best],
-        "best_batch_size": int(best),
-        "by_batch_size": by_size,
-        "callers": callers,
-        "seconds_per_batch_size": seconds,
-    }
 
 
 # b. Serving over gRPC ------------------------------------------------------------------------------------
@@ -292,7 +249,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {one_line(report['machine'])}  ",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["machine"]["versions"].items()) + "  ",
-        f"Model: {report['model']['name']} v{report['model']['version']} — {report['model']['note']}",
+        f"Model: {report['model']['name']} v{report['model']['version']} — {report['model']['note']}  ",
+        f"Runtime: {report['runtime']['runtime']} {report['runtime']['precision']} "
+        f"(asked: {report['runtime']['asked']})",
         "",
         "| measurement | throughput | p50 ms | p95 ms | p99 ms | ok | errors |",
         "|---|---|---|---|---|---|---|",
@@ -301,6 +260,12 @@ def markdown(report: dict[str, Any]) -> str:
         best = " (best)" if int(size) == a["best_batch_size"] else ""
         lines.append(
             f"| a. in process, batch {size}, {a['callers']} callers{best} | {value:.2f} img/s | | | | | |"
+        )
+    if "a_tensorflow" in m:
+        reference = m["a_tensorflow"]
+        lines.append(
+            f"| a'. TensorFlow in process, batch {reference['best_batch_size']} (reference) | "
+            f"{reference['images_per_s']:.2f} img/s | | | | | |"
         )
     lines.append(_row(f"b. serving gRPC, {c_} clients, batching on", m["b_serving_batching_on"]))
     lines.append(_row(f"b. serving gRPC, {c_} clients, batching off", m["b_serving_batching_off"]))
@@ -340,7 +305,7 @@ def ratios(m: dict[str, Any], serving_only: bool) -> dict[str, float]:
     a = m["a_in_process"]["images_per_s"]
     c = m["c_gateway_uncached"]["throughput_rps"]
     d = m["d_gateway_cached"]["throughput_rps"]
-    return {
+    figures = {
         "b/a": ratio(b_on, a),
         "c/a": ratio(c, a),
         "c/b": ratio(c, b_on),
@@ -348,6 +313,10 @@ def ratios(m: dict[str, Any], serving_only: bool) -> dict[str, float]:
         "b_off/a": ratio(b_off, a),
         "b_on/b_off": ratio(b_on, b_off),
     }
+    if "a_tensorflow" in m:  # this runtime against the reference, both in process, same batch, same run
+        figures["a/a_tensorflow"] = ratio(a, m["a_tensorflow"]["images_per_s"])
+        figures["c/a_tensorflow"] = ratio(c, m["a_tensorflow"]["images_per_s"])
+    return figures
 
 
 # Main ----------------------------------------------------------------------------------------------------
@@ -368,13 +337,22 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
     batch_sizes = (1, 8) if args.serving_only else plan.batch_sizes
     measurements: dict[str, Any] = {}
 
-    say("a. the SavedModel in this process …")
+    runtime, precision = inprocess.resolve_runtime(version_dir, args.runtime, args.precision, say)
+    say(f"a. the model in this process ({runtime} {precision}) …")
     images = jpeg_pool(max(batch_sizes) * 4, nonce)
-    measurements["a_in_process"] = measure_in_process(
-        version_dir, images, batch_sizes, plan.inprocess_seconds
+    measurements["a_in_process"] = inprocess.measure(
+        inprocess.predictor(version_dir, runtime, precision), images, batch_sizes, plan.inprocess_seconds, say
     )
+    if runtime != "tensorflow":
+        best = measurements["a_in_process"]["best_batch_size"]
+        say(f"a'. TensorFlow in this process, batch {best}, for the ratio to the reference …")
+        reference = inprocess.predictor(version_dir, "tensorflow", "f32")
+        measurements["a_tensorflow"] = inprocess.measure(
+            reference, images, (best,), plan.inprocess_seconds, say
+        )
 
-    with Testbed(REPO_ROOT / "var" / kind / stamp, model_base, say) as testbed:
+    serving_args = [f"--runtime={runtime}"] + ([f"--precision={precision}"] if runtime == "openvino" else [])
+    with Testbed(REPO_ROOT / "var" / kind / stamp, model_base, say, serving_args) as testbed:
         for batching in (False, True):
             word = "on" if batching else "off"
             replicas = testbed.start_serving(1, batching=batching)
@@ -405,6 +383,7 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
         "command": args.command_line,
         "quick": args.quick,
         "machine": {**machine, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
+        "runtime": {"asked": args.runtime, "runtime": runtime, "precision": precision},
         "model": {
             "name": model_base.name,
             "version": int(version_dir.name),
@@ -456,11 +435,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", help="model to export if absent (default resnet50, tiny with --quick)")
     parser.add_argument("--models-dir", type=Path, default=BENCH_MODELS_DIR)
     parser.add_argument("--model-base-path", type=Path, help="use this exported model folder as it is")
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "tensorflow", "openvino"),
+        default="auto",
+        help="what runs the model in process and in the server (default auto, as make run)",
+    )
+    parser.add_argument("--precision", choices=("f32", "bf16", "int8"), help="with --runtime openvino")
     parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR)
     parser.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--email", default="admin@example.com")
     parser.add_argument("--password", default="admin")
     args = parser.parse_args(argv)
+    if args.precision and args.runtime != "openvino":
+        parser.error("--precision needs --runtime openvino (auto chooses its own, tensorflow runs f32)")
     args.command_line = " ".join(["python -m loadtest.bench", *(shlex.quote(part) for part in argv)])
     return args
 

@@ -94,8 +94,11 @@ class Replica:
 
 
 class Testbed:
-    def __init__(self, workdir: Path, model_base: Path, say: Say = print) -> None:
+    def __init__(
+        self, workdir: Path, model_base: Path, say: Say = print, serving_args: Sequence[str] = ()
+    ) -> None:
         self.workdir = workdir
+        self.serving_args = list(serving_args)
         self.model_base = model_base
         self.model_name = model_base.name
         self.say = say
@@ -148,6 +151,7 @@ class Testbed:
             base_path=self.model_base,
             batching=batching,
             monitoring_config=None,
+            extra_args=self.serving_args,
         )
         log = self.workdir / f"serving-{grpc_port}{'-batching' if batching else ''}.log"
         replica = Replica(grpc_port, rest_port, self._start(command.args, log, command.env))
