@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--watch", action="append", default=[])
     parser.add_argument("modules", nargs="+")
     args = parser.parse_args()
+    # An editable install of the project (the venv's `pip install -e`) maps tfs_protos's subpackages to the
+    # installed checkout, whose modules are generated: drop it so PYTHONPATH alone says where code comes from.
+    sys.meta_path[:] = [f for f in sys.meta_path if "Editable" not in getattr(f, "__name__", "")]
     watched = [os.path.abspath(folder) + os.sep for folder in args.watch]
     changed: list[str] = []
 
