@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.core.config import DEMO_SECRET_KEY, Settings
+from gateway.core.config import DEMO_SECRET_KEY, Settings, check_secrets
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,12 +33,13 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.admin_email, settings.admin_password) == ("root@example.org", "pw")
 
 
-def test_demo_secret_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_demo_secrets_are_announced_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gateway"):
-        Settings(secret_key=DEMO_SECRET_KEY).warn_if_insecure()
+        check_secrets(Settings(secret_key=DEMO_SECRET_KEY), "127.0.0.1")
         assert "SECRET_KEY is the built-in demo key" in caplog.text
+        assert "ADMIN_PASSWORD is the default" in caplog.text
         caplog.clear()
-        Settings(secret_key="a-real-secret-from-the-environment").warn_if_insecure()
+        check_secrets(Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), None)
         assert caplog.text == ""
 
 
