@@ -39,7 +39,9 @@ def test_demo_secrets_are_announced_on_loopback(caplog: pytest.LogCaptureFixture
         assert "SECRET_KEY is the built-in demo key" in caplog.text
         assert "ADMIN_PASSWORD is the default" in caplog.text
         caplog.clear()
-        check_secrets(Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), None)
+        check_secrets(
+            Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), None
+        )
         assert caplog.text == ""
 
 
