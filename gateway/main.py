@@ -60,6 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.max_image_frames,
         settings.inspect_memory_bytes,
         settings.serving_timeout_seconds,
+        settings.inspect_threads,
     )
     state.auth_limiters = AuthLimiters(settings)
     try:
@@ -70,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await state.serving.close()
+        state.image_checker.close()
         await state.engine.dispose()
 
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """Animated GIF/PNG with more frames are refused (the model server would decode every frame)."""
     inspect_memory_bytes: Annotated[int, Field(ge=1)] = 256 * 1024 * 1024
     """Memory that the image checks of one worker may use at once; uploads wait their turn beyond it."""
+    inspect_threads: Annotated[int, Field(ge=1)] = 2
+    """Threads of one worker that decode images (the budget above bounds what they hold at once)."""
 
     secret_key: str = DEMO_SECRET_KEY
     access_token_expire_minutes: Annotated[int, Field(ge=1)] = 60

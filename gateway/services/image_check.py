@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -75,7 +76,7 @@ def read_header(data: bytes, max_pixels: int, max_frames: int) -> ImageHeader:
     except UploadRejectedError:
         raise
     except Image.DecompressionBombError as exc:  # past Pillow's own cap (its sizes, not ours)
-        detail = f"Image too large: more than {max_pixels} pixels (the limit is {max_pixels}, MAX_IMAGE_PIXELS)."
+        detail = f"Image too large: more than {max_pixels} pixels (the limit is MAX_IMAGE_PIXELS)."
         raise UploadRejectedError(400, detail) from exc
     except Exception as exc:  # Pillow raises many kinds for bad data
         raise UploadRejectedError(400, NOT_AN_IMAGE) from exc
@@ -127,11 +128,20 @@ class MemoryBudget:
 
 
 class ImageChecker:
-    def __init__(self, max_pixels: int, max_frames: int, memory_bytes: int, wait_seconds: float) -> None:
+    """Decodes run on a few threads of their own: the allocator keeps memory per thread, so a decode on
+    each of the default executor's many threads could hold several images' worth after they finished."""
+
+    def __init__(
+        self, max_pixels: int, max_frames: int, memory_bytes: int, wait_seconds: float, threads: int
+    ) -> None:
         self.max_pixels = max_pixels
         self.max_frames = max_frames
         self.budget = MemoryBudget(memory_bytes)
         self.wait_seconds = wait_seconds
+        self._decoders = ThreadPoolExecutor(threads, thread_name_prefix="image-check")
+
+    def close(self) -> None:
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     async def check(self, data: bytes) -> ImageHeader:
         header = await asyncio.to_thread(read_header, data, self.max_pixels, self.max_frames)
@@ -140,7 +150,7 @@ class ImageChecker:
         except TimeoutError as exc:
             raise UploadRejectedError(503, BUSY, headers={"Retry-After": "1"}) from exc
         try:
-            await asyncio.to_thread(decode_first_frame, data)
+            await asyncio.get_running_loop().run_in_executor(self._decoders, decode_first_frame, data)
         finally:
             await self.budget.release(reserved)
         return header

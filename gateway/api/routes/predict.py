@@ -20,7 +20,7 @@ from gateway.services.storage import CONTENT_TYPES
 router = APIRouter(prefix="/model", tags=["model"])
 ERRORS = {code: {"model": ErrorDetail} for code in (400, 401, 413, 502, 503, 504, 507)}
 NOT_FOUND = "No such prediction of yours."
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
 @router.post("/predict", response_model=PredictionPublic, responses=ERRORS)
