@@ -23,10 +23,12 @@ from gateway.core.middleware import BodySizeLimitMiddleware, DocsGuardMiddleware
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
-from gateway.services.storage import UploadRejectedError, UploadStore
+from gateway.services.storage import DISK_FULL, UploadRejectedError, UploadStore
 
 log = logging.getLogger("gateway")
 MULTIPART_OVERHEAD = 64 * 1024
+# SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100), as the drivers word them.
+DISK_FULL_SIGNS = ("database or disk is full", "No space left on device", "DiskFullError")
 # What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors).
 DB_UNAVAILABLE = (
     sa_exc.OperationalError,
@@ -89,6 +91,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if any(sign in str(exc) for sign in DISK_FULL_SIGNS):
+        log.error("database write refused, its disk is full: %s", exc)
+        return JSONResponse({"detail": DISK_FULL}, status_code=507)
     log.error("database unavailable: %s: %s", type(exc).__name__, exc)
     return JSONResponse({"detail": "The database is unavailable; try again later."}, status_code=503)
 

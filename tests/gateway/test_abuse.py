@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
+from gateway import crud
 from gateway.core.config import DEMO_SECRET_KEY, Settings
 from gateway.models import Prediction
 from gateway.services import storage
@@ -350,6 +353,23 @@ async def test_a_full_disk_is_507_and_leaves_nothing(
     assert await _rows_of(api, public["id"]) == []
     # Space again: the same upload goes through.
     assert (await api.predict(headers, data)).status_code == 200
+
+
+async def test_a_full_database_disk_is_507_and_the_stored_file_is_removed(
+    api: Gateway, fake: FakeServing, fresh_user, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public, headers = fresh_user
+
+    async def full(*_args: object) -> None:
+        raise sa_exc.OperationalError(
+            "INSERT INTO predictions", {}, sqlite3.OperationalError("database or disk is full")
+        )
+
+    monkeypatch.setattr(crud, "add_prediction", full)
+    answer = await api.predict(headers, image_bytes("PNG", seed=1203))
+    assert answer.status_code == 507, answer.text
+    assert "storage is full" in answer.json()["detail"]
+    assert _files_under(api.settings.upload_dir / str(public["id"])) == []  # written, then removed
 
 
 async def test_an_upload_the_model_refuses_is_not_kept(api: Gateway, fake: FakeServing, fresh_user) -> None:
