@@ -55,12 +55,13 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
 
 
 def original_name(filename: str | None) -> str | None:
-    """The name the user's file had, kept for their own history only: the last path part, printable,
-    NFC, at most 255 characters with the extension kept; None when nothing is left."""
+    """The name the user's file had, kept for their own history only: the last path part, printable
+    characters only, NFC, at most 255 characters with the extension kept; None when nothing is left."""
     if not filename:
         return None
     name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in _UNSAFE.sub("", name) if unicodedata.category(ch) not in ("Cs", "Co", "Cn"))
+    # No control, format (bidi overrides could disguise the extension), surrogate, private or unassigned.
+    name = "".join(ch for ch in _UNSAFE.sub("", name) if unicodedata.category(ch)[0] != "C")
     name = name.strip().lstrip(".")
     if not name:
         return None

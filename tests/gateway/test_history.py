@@ -112,6 +112,7 @@ async def test_feedback_names_its_prediction(api: Gateway, fake: FakeServing, fr
         ("   ", None),
         ("", None),
         (".hidden.png", "hidden.png"),
+        ("photo\u202egnp.exe.png", "photognp.exe.png"),  # a right-to-left override would disguise it
         ("a" * 400 + ".png", "a" * 251 + ".png"),
     ],
 )
