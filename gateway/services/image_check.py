@@ -9,10 +9,12 @@ the header) fits in this worker's INSPECT_MEMORY_BYTES budget, so concurrent upl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -104,27 +106,51 @@ def decode_first_frame(data: bytes) -> None:
 
 
 class MemoryBudget:
-    """A weighted semaphore over bytes: `reserve(n)` waits until `n` more bytes fit in the budget. A single
-    request larger than the whole budget waits until it runs alone."""
+    """A weighted semaphore over bytes, first come first served: `acquire(n)` waits until `n` more bytes
+    fit. A request larger than the whole budget waits until it runs alone."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, amount: int, wait_seconds: float) -> int:
         """The amount reserved (give it back to `release`); TimeoutError after `wait_seconds`."""
         amount = min(amount, self.total)
-        async with self._changed:
+        if not self._waiters and self.used + amount <= self.total:
+            self.used += amount
+            return amount
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (amount, granted)
+        self._waiters.append(entry)
+        try:
             async with asyncio.timeout(wait_seconds):
-                await self._changed.wait_for(lambda: self.used + amount <= self.total)
-            self.used += amount  # no await since the wait ended: a cancellation cannot lose this
+                await granted
+        except BaseException:
+            if granted.done() and not granted.cancelled():  # granted just as this caller gave up
+                self.release(amount)
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+                self._wake()
+            raise
         return amount
 
-    async def release(self, amount: int) -> None:
-        async with self._changed:
-            self.used -= amount
-            self._changed.notify_all()
+    def release(self, amount: int) -> None:
+        self.used -= amount
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            amount, granted = self._waiters[0]
+            if granted.done():  # its caller gave up
+                self._waiters.popleft()
+                continue
+            if self.used + amount > self.total:
+                return
+            self.used += amount
+            self._waiters.popleft()
+            granted.set_result(None)
 
 
 class ImageChecker:
@@ -149,8 +175,19 @@ class ImageChecker:
             reserved = await self.budget.acquire(header.decode_bytes, self.wait_seconds)
         except TimeoutError as exc:
             raise UploadRejectedError(503, BUSY, headers={"Retry-After": "1"}) from exc
+        # The budget is given back when the decode really ends: a caller that goes away (cancelled) cannot
+        # stop a running thread, and its memory stays in use until then.
+        loop = asyncio.get_running_loop()
+
+        def release(_done: Future[None]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+                loop.call_soon_threadsafe(self.budget.release, reserved)
+
         try:
-            await asyncio.get_running_loop().run_in_executor(self._decoders, decode_first_frame, data)
-        finally:
-            await self.budget.release(reserved)
+            decode = self._decoders.submit(decode_first_frame, data)
+        except RuntimeError:  # shutting down
+            self.budget.release(reserved)
+            raise
+        decode.add_done_callback(release)
+        await asyncio.wrap_future(decode)
         return header
