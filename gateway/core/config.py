@@ -38,8 +38,9 @@ class Settings(BaseSettings):
 
     upload_dir: Path = Path("var/uploads")
     max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
-    max_image_pixels: Annotated[int, Field(ge=1)] = 25_000_000
-    """Width x height x frames, read from the image header; larger images are refused before any decode."""
+    max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
+    """Width x height x frames, read from the image header; larger images are refused before any decode.
+    The same default as the model server's --max_image_pixels, so the gateway refuses what it would."""
     max_image_frames: Annotated[int, Field(ge=1)] = 100
     """Animated GIF/PNG with more frames are refused (the model server would decode every frame)."""
     inspect_memory_bytes: Annotated[int, Field(ge=1)] = 256 * 1024 * 1024
