@@ -120,6 +120,14 @@ class UploadStore:
             raise _storage_error(exc) from exc
         return file_name, created
 
+    def stored_path(self, user_id: int, file_name: str) -> Path | None:
+        """Where this user's file is, if anywhere: their folder, else the flat layout of uploads stored
+        before per-user folders (the same bytes, since the name is their md5). One or two stats."""
+        for path in (self.path_of(user_id, file_name), self.root / file_name):
+            if path.is_file():
+                return path
+        return None
+
     async def remove(self, user_id: int, file_name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(self.path_of(user_id, file_name).unlink)

@@ -81,7 +81,11 @@ async def test_a_prediction_image_is_served_to_its_owner_only(
     _, other = await api.sign_up()
     assert (await api.client.get(url, headers=other)).status_code == 404
     assert (await api.client.get("/model/predictions/999999999/image", headers=headers)).status_code == 404
-    (api.settings.upload_dir / str(public["id"]) / predicted["image_file_name"]).unlink()
+    # Uploads stored before per-user folders (flat in UPLOAD_DIR) are still found.
+    stored = api.settings.upload_dir / str(public["id"]) / predicted["image_file_name"]
+    legacy = stored.rename(api.settings.upload_dir / predicted["image_file_name"])
+    assert (await api.client.get(url, headers=headers)).content == data
+    legacy.unlink()
     gone = await api.client.get(url, headers=headers)
     assert gone.status_code == 404
     assert "no longer stored" in gone.json()["detail"]

@@ -73,9 +73,9 @@ async def prediction_image(
     prediction = await crud.get_own_prediction(session, user, prediction_id)
     if prediction is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    path = store.path_of(prediction.user_id, prediction.image_file_name)
+    path = store.stored_path(prediction.user_id, prediction.image_file_name)
     ext = "." + prediction.image_file_name.rsplit(".", 1)[-1]
-    if not path.is_file() or ext not in CONTENT_TYPES:
+    if path is None or ext not in CONTENT_TYPES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "The image of this prediction is no longer stored.")
     return FileResponse(
         path,
