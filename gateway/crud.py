@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.core.security import hash_password, verify_password
@@ -60,11 +60,13 @@ async def ensure_admin(session: AsyncSession, name: str, email: str, password: s
 
 
 async def find_cached_prediction(
-    session: AsyncSession, md5: str, model_name: str, model_version: int
+    session: AsyncSession, user_id: int, md5: str, model_name: str, model_version: int
 ) -> Prediction | None:
+    """One of this user's own predictions of these bytes by this model version (never another user's)."""
     result = await session.exec(
         select(Prediction)
         .where(
+            Prediction.user_id == user_id,
             Prediction.md5 == md5,
             Prediction.model_name == model_name,
             Prediction.model_version == model_version,
@@ -81,16 +83,24 @@ async def add_prediction(session: AsyncSession, prediction: Prediction) -> Predi
     return prediction
 
 
+class PredictionNotFoundError(Exception):
+    pass
+
+
 async def create_feedback(session: AsyncSession, user: User, feedback_in: FeedbackCreate) -> Feedback:
-    """Stored as given; linked to the user's latest prediction of that image when there is one."""
+    """Stored as given, linked to the user's latest prediction of that image; PredictionNotFoundError when
+    the user has none (another user's file, or a name never predicted)."""
     latest = await session.exec(
         select(Prediction.id)
         .where(Prediction.user_id == user.id, Prediction.image_file_name == feedback_in.image_file_name)
         .order_by(col(Prediction.id).desc())
         .limit(1)
     )
+    prediction_id = latest.first()
+    if prediction_id is None:
+        raise PredictionNotFoundError(feedback_in.image_file_name)
     assert user.id is not None
-    feedback = Feedback(user_id=user.id, prediction_id=latest.first(), **feedback_in.model_dump())
+    feedback = Feedback(user_id=user.id, prediction_id=prediction_id, **feedback_in.model_dump())
     session.add(feedback)
     await session.commit()
     await session.refresh(feedback)
@@ -100,9 +110,33 @@ async def create_feedback(session: AsyncSession, user: User, feedback_in: Feedba
 async def list_feedback(session: AsyncSession, user: User, offset: int, limit: int) -> Sequence[Feedback]:
     result = await session.exec(
         select(Feedback)
-        .where(Feedback.user_id == user.id)
+        .where(Feedback.user_id == user.id, col(Feedback.prediction_id).is_not(None))
         .order_by(col(Feedback.id))
         .offset(offset)
         .limit(limit)
     )
     return result.all()
+
+
+async def list_predictions(
+    session: AsyncSession, user: User, offset: int, limit: int
+) -> tuple[Sequence[Prediction], int]:
+    """A page of the user's predictions, newest first, and how many they have in all."""
+    rows = await session.exec(
+        select(Prediction)
+        .where(Prediction.user_id == user.id)
+        .order_by(col(Prediction.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    total = await session.exec(
+        select(func.count()).select_from(Prediction).where(Prediction.user_id == user.id)
+    )
+    return rows.all(), total.one()
+
+
+async def get_own_prediction(session: AsyncSession, user: User, prediction_id: int) -> Prediction | None:
+    prediction = await session.get(Prediction, prediction_id)
+    if prediction is None or prediction.user_id != user.id:
+        return None
+    return prediction

@@ -8,20 +8,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
+from gateway.api.deps import AuthLimiters
 from gateway.api.main import api_router
-from gateway.core.config import Settings, get_settings
+from gateway.core.bind import bind_host
+from gateway.core.config import Settings, check_secrets, get_settings
 from gateway.core.db import create_engine, create_sessionmaker, ensure_database
 from gateway.core.logging import setup_logging
-from gateway.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from gateway.core.middleware import BodySizeLimitMiddleware, DocsGuardMiddleware, RequestContextMiddleware
+from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
-from gateway.services.storage import UploadRejectedError, UploadStore
+from gateway.services.storage import DISK_FULL, UploadRejectedError, UploadStore
 
 log = logging.getLogger("gateway")
 MULTIPART_OVERHEAD = 64 * 1024
+# SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100), as the drivers word them.
+DISK_FULL_SIGNS = ("database or disk is full", "No space left on device", "DiskFullError")
 # What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors).
 DB_UNAVAILABLE = (
     sa_exc.OperationalError,
@@ -37,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings: Settings = state.settings
     setup_logging(settings.log_level)
-    settings.warn_if_insecure()
+    check_secrets(settings, bind_host())  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
     state.db_initialized = False
@@ -50,6 +57,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     state.uploads = UploadStore(settings.upload_dir)
     state.results = ResultCache(settings.result_cache_entries)
+    state.image_checker = ImageChecker(
+        settings.max_image_pixels,
+        settings.max_image_frames,
+        settings.inspect_memory_bytes,
+        settings.serving_timeout_seconds,
+        settings.inspect_threads,
+    )
+    state.auth_limiters = AuthLimiters(settings)
     try:
         await ensure_database(state)
     except Exception as exc:  # start anyway: /ready reports it and retries, requests answer 503
@@ -58,15 +73,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await state.serving.close()
+        state.image_checker.close()
         await state.engine.dispose()
 
 
 async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServingError | UploadRejectedError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    headers = exc.headers if isinstance(exc, UploadRejectedError) else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, minus the submitted values (`input`): they may be a password or a token."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{key: value for key, value in error.items() if key != "input"} for error in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if any(sign in str(exc) for sign in DISK_FULL_SIGNS):
+        log.error("database write refused, its disk is full: %s", exc)
+        return JSONResponse({"detail": DISK_FULL}, status_code=507)
     log.error("database unavailable: %s: %s", type(exc).__name__, exc)
     return JSONResponse({"detail": "The database is unavailable; try again later."}, status_code=503)
 
@@ -75,8 +102,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     body_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
 
-    app = FastAPI(title="Image classifier gateway", version="1.0.0", lifespan=lifespan)
+    docs = settings.api_docs != "off"
+    app = FastAPI(
+        title="Image classifier gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
+    if settings.api_docs == "loopback":
+        app.add_middleware(DocsGuardMiddleware, paths=("/docs", "/redoc", "/openapi.json"))
     app.add_middleware(
         BodySizeLimitMiddleware, max_body_size=body_limit, upload_limit=settings.max_upload_bytes
     )
@@ -84,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(UploadRejectedError, _serving_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for error in DB_UNAVAILABLE:
         app.add_exception_handler(error, _database_unavailable)
     return app

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, StringConstraints
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from gateway.core.config import MIN_PASSWORD_LENGTH
 
 
 def utcnow() -> datetime:
@@ -59,11 +61,14 @@ class User(SQLModel, table=True):
 
 
 class Prediction(SQLModel, table=True):
-    """One user's prediction. Rows with the same (md5, model_name, model_version) share a result, which
-    is how a repeated upload is answered from the cache."""
+    """One user's prediction. A user's rows with the same (md5, model_name, model_version) share a result,
+    which is how a repeated upload is answered from the cache (per user: another user's uploads never are)."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_cache_key", "md5", "model_name", "model_version"),)
+    __table_args__ = (
+        Index("ix_predictions_user_cache_key", "user_id", "md5", "model_name", "model_version"),
+        Index("ix_predictions_user_history", "user_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(
@@ -71,6 +76,7 @@ class Prediction(SQLModel, table=True):
     )
     md5: str = Field(max_length=32)
     image_file_name: str = Field(max_length=64)
+    original_file_name: str | None = Field(default=None, max_length=255)
     model_name: str = Field(max_length=128)
     model_version: int
     label: str = Field(max_length=255)
@@ -101,12 +107,15 @@ class Feedback(SQLModel, table=True):
 # ---- API schemas -----------------------------------------------------------------------------------
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
+Stripped = StringConstraints(strip_whitespace=True)
 
-    name: Annotated[Text, Field(min_length=1, max_length=100)]
-    email: Annotated[EmailStr, Field(max_length=255)]
-    password: Annotated[Text, Field(min_length=4, max_length=128)]
+
+class UserCreate(BaseModel):
+    """The password is kept exactly as typed (no stripping): login compares what the user types."""
+
+    name: Annotated[Text, Stripped, Field(min_length=1, max_length=100)]
+    email: Annotated[EmailStr, Stripped, Field(max_length=255)]
+    password: Annotated[Text, Field(min_length=MIN_PASSWORD_LENGTH, max_length=128)]
 
 
 class UserPublic(BaseModel):
@@ -155,12 +164,46 @@ class FeedbackPublic(BaseModel):
 
     id: int
     user_id: int
-    prediction_id: int | None
+    prediction_id: int
     image_file_name: str
     predicted_class: str
     score: float
     feedback: str
     created_at: datetime
+
+
+class PredictionRecord(BaseModel):
+    """One of the caller's past predictions (GET /model/predictions)."""
+
+    prediction_id: int
+    image_file_name: str
+    original_file_name: str | None
+    prediction: str
+    score: float
+    top_k: list[TopK]
+    model: ModelInfo
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Prediction) -> PredictionRecord:
+        assert row.id is not None
+        return cls(
+            prediction_id=row.id,
+            image_file_name=row.image_file_name,
+            original_file_name=row.original_file_name,
+            prediction=row.label,
+            score=row.score,
+            top_k=[TopK.model_validate(item) for item in row.top_k],
+            model=ModelInfo(name=row.model_name, version=row.model_version),
+            created_at=row.created_at,
+        )
+
+
+class PredictionPage(BaseModel):
+    items: list[PredictionRecord]
+    total: int
+    limit: int
+    offset: int
 
 
 class ErrorDetail(BaseModel):

@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway import crud
 from gateway.core.config import Settings
+from gateway.core.rate_limit import RateLimiter
 from gateway.core.security import InvalidTokenError, decode_access_token
 from gateway.models import User
+from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
 from gateway.services.storage import UploadStore
@@ -41,12 +43,40 @@ def get_results(request: Request) -> ResultCache:
     return request.app.state.results
 
 
+def get_checker(request: Request) -> ImageChecker:
+    return request.app.state.image_checker
+
+
+def get_limiters(request: Request) -> AuthLimiters:
+    return request.app.state.auth_limiters
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as uvicorn saw it (behind a proxy: run uvicorn with --proxy-headers and
+    --forwarded-allow-ips so this is the real client's, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
+class AuthLimiters:
+    """The sign-in and registration rate limits of this worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        window = settings.auth_rate_window_seconds
+        self.login_ip = RateLimiter(settings.login_failures_per_ip, window)
+        self.login_account = RateLimiter(settings.login_failures_per_account, window)
+        self.signup_ip = RateLimiter(settings.signups_per_ip, window)
+        self.signup_email = RateLimiter(settings.signups_per_email, window)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str, Depends(oauth2_scheme)]
 ServingDep = Annotated[ServingClient, Depends(get_serving)]
 StoreDep = Annotated[UploadStore, Depends(get_store)]
 ResultCacheDep = Annotated[ResultCache, Depends(get_results)]
+CheckerDep = Annotated[ImageChecker, Depends(get_checker)]
+LimitersDep = Annotated[AuthLimiters, Depends(get_limiters)]
+ClientAddressDep = Annotated[str, Depends(client_address)]
 
 CREDENTIALS_ERROR = "Could not validate credentials."
 

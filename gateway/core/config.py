@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.core.bind import is_loopback
+
 DEMO_SECRET_KEY = "local-demo-only-change-me-0f8e1c2b7a9d4e6f"
+DEMO_ADMIN_PASSWORD = "admin"
+MIN_SECRET_KEY_BYTES = 32
+MIN_PASSWORD_LENGTH = 8
 log = logging.getLogger("gateway")
 
 
@@ -33,28 +38,82 @@ class Settings(BaseSettings):
 
     upload_dir: Path = Path("var/uploads")
     max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
-    max_image_pixels: Annotated[int, Field(ge=1)] = 50_000_000
-    """Larger images are refused as decompression bombs."""
+    max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
+    """Width x height x frames, read from the image header; larger images are refused before any decode.
+    The same default as the model server's --max_image_pixels, so the gateway refuses what it would."""
+    max_image_frames: Annotated[int, Field(ge=1)] = 100
+    """Animated GIF/PNG with more frames are refused (the model server would decode every frame)."""
+    inspect_memory_bytes: Annotated[int, Field(ge=1)] = 256 * 1024 * 1024
+    """Memory that the image checks of one worker may use at once; uploads wait their turn beyond it."""
+    inspect_threads: Annotated[int, Field(ge=1)] = 2
+    """Threads of one worker that decode images (the budget above bounds what they hold at once)."""
 
     secret_key: str = DEMO_SECRET_KEY
     access_token_expire_minutes: Annotated[int, Field(ge=1)] = 60
     admin_email: str = "admin@example.com"
-    admin_password: str = "admin"
+    admin_password: str = DEMO_ADMIN_PASSWORD
     admin_name: str = "Admin"
+    allow_demo_secrets: bool = False
+    """Start with the demo SECRET_KEY / admin password on a non-loopback address (a throw-away demo)."""
+
+    auth_rate_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    login_failures_per_ip: Annotated[int, Field(ge=1)] = 20
+    """Failed sign-ins per client address and window; more get 429 with Retry-After."""
+    login_failures_per_account: Annotated[int, Field(ge=1)] = 5
+    """Failed sign-ins per account (email) and window, from any address."""
+    signups_per_ip: Annotated[int, Field(ge=1)] = 10
+    """Registrations (POST /user/) per client address and window."""
+    signups_per_email: Annotated[int, Field(ge=1)] = 3
+    """Registration attempts per email and window."""
+
+    api_docs: Literal["loopback", "public", "off"] = "loopback"
+    """/docs, /redoc and /openapi.json: for loopback clients only (default), everyone, or nobody."""
+    metrics_token: str | None = None
+    """When set, /metrics needs `Authorization: Bearer <token>`; unset, it answers loopback clients only."""
 
     log_level: str = "INFO"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if len(value.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def serving_replicas(self) -> list[str]:
         return [part.strip() for part in self.serving_target.split(",") if part.strip()]
 
-    def warn_if_insecure(self) -> None:
+    def demo_secrets(self) -> list[str]:
+        """What is still the public demo value (empty when both secrets were set)."""
+        found = []
         if self.secret_key == DEMO_SECRET_KEY:
-            log.warning(
-                "SECRET_KEY is the built-in demo key: tokens can be forged. "
-                "Set SECRET_KEY for anything but a local demo."
-            )
+            found.append("SECRET_KEY is the built-in demo key (anyone can forge tokens)")
+        if self.admin_password == DEMO_ADMIN_PASSWORD or len(self.admin_password) < MIN_PASSWORD_LENGTH:
+            found.append(f"ADMIN_PASSWORD is the default or shorter than {MIN_PASSWORD_LENGTH} characters")
+        return found
+
+
+class InsecureSettingsError(RuntimeError):
+    pass
+
+
+def check_secrets(settings: Settings, bind_host: str | None) -> None:
+    """Refuse to serve anything but loopback with the demo secrets (unless ALLOW_DEMO_SECRETS is set)."""
+    problems = settings.demo_secrets()
+    if not problems:
+        return
+    text = "; ".join(problems)
+    if bind_host is None or is_loopback(bind_host) or settings.allow_demo_secrets:
+        log.warning("%s. Fine for a local demo only: set SECRET_KEY and ADMIN_PASSWORD otherwise.", text)
+        return
+    raise InsecureSettingsError(
+        f"Refusing to start on {bind_host}: {text}. Set SECRET_KEY (at least {MIN_SECRET_KEY_BYTES} "
+        "bytes) and ADMIN_PASSWORD, bind 127.0.0.1, or set ALLOW_DEMO_SECRETS=1 for a throw-away demo."
+    )
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.core.bind import is_loopback
 from gateway.core.logging import REQUEST_ID, request_id_from
 from gateway.core.metrics import HTTP_LATENCY
 
@@ -95,3 +96,19 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = BodyTooLargeError(self.upload_limit)
         await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+
+
+class DocsGuardMiddleware:
+    """The API docs (`paths` and below) for loopback clients only: 404 for anyone else, as if absent."""
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.paths):
+            client = scope.get("client")
+            if not (client and is_loopback(client[0])):
+                await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -25,12 +26,19 @@ def _dummy_hash() -> str:
     return password_hash.hash("not-a-real-password")
 
 
+def normalize_password(password: str) -> str:
+    """The one rule for registration and login alike: Unicode NFKC (the same characters typed on another
+    keyboard or OS match, as NIST SP 800-63B advises); nothing stripped, case kept."""
+    return unicodedata.normalize("NFKC", password)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(password_hash.hash, password)
+    return await asyncio.to_thread(password_hash.hash, normalize_password(password))
 
 
 async def verify_password(password: str, hashed: str | None) -> bool:
     """With no user (hashed=None), verify against a dummy hash anyway so both failures take as long."""
+    password = normalize_password(password)
     if hashed is None:
         await asyncio.to_thread(password_hash.verify, password, await asyncio.to_thread(_dummy_hash))
         return False

@@ -1,14 +1,15 @@
-"""The predict use case: check the upload, store it, answer from the cache or the model server, record.
+"""The predict use case: check the upload, answer from the caller's cache or the model server, store, record.
 
-Order of checks: extension (400), size (413), then the cache — the in-process LRU, then the database. The
-same md5 means the same bytes, which passed the image inspection when their prediction was first made, so a
-cache hit skips the (costly) Pillow inspection; a miss inspects (400 for bad bytes) before anything is stored
-or sent to the model server.
+Order: extension (400), size (413), then the caller's own cache — the in-process LRU, then the database.
+The cache is per user: another user's upload of the same bytes is never a hit, so no answer tells anyone
+what others uploaded. The same md5 means the same bytes, which passed the image checks when this user's
+first prediction of them was made, so a hit skips them; a miss checks the image (400, before any decode
+for limits read from the header) and asks the model server. Only an answered request is stored: the file
+is written after the model answered (507 when the disk is full), and removed again if its row cannot be.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import UploadFile
@@ -18,6 +19,7 @@ from gateway import crud
 from gateway.core.config import Settings
 from gateway.core.metrics import PREDICTION_CACHE
 from gateway.models import ModelInfo, Prediction, PredictionPublic, TopK, User
+from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
 from gateway.services.storage import (
@@ -25,8 +27,8 @@ from gateway.services.storage import (
     UploadRejectedError,
     UploadStore,
     allowed_extension,
-    inspect_image,
     md5_hex,
+    original_name,
     read_limited,
 )
 
@@ -34,13 +36,13 @@ log = logging.getLogger("gateway.predict")
 
 
 async def cached_result(
-    session: AsyncSession, results: ResultCache, md5: str, model_name: str, version: int
+    session: AsyncSession, results: ResultCache, user_id: int, md5: str, model_name: str, version: int
 ) -> tuple[TopK, ...] | None:
-    """The known top-k for these bytes and model version: from memory, else from the database."""
-    key = (md5, model_name, version)
+    """This user's known top-k for these bytes and model version: from memory, else from the database."""
+    key = (user_id, md5, model_name, version)
     if (top_k := results.get(key)) is not None:
         return top_k
-    row = await crud.find_cached_prediction(session, md5, model_name, version)
+    row = await crud.find_cached_prediction(session, user_id, md5, model_name, version)
     if row is None:
         return None
     top_k = tuple(TopK.model_validate(item) for item in row.top_k)
@@ -54,9 +56,11 @@ async def predict_upload(
     session: AsyncSession,
     serving: ServingClient,
     store: UploadStore,
+    checker: ImageChecker,
     settings: Settings,
     results: ResultCache,
 ) -> PredictionPublic:
+    assert user.id is not None
     ext = allowed_extension(upload.filename)
     if ext is None:
         raise UploadRejectedError(400, UNSUPPORTED)
@@ -66,40 +70,44 @@ async def predict_upload(
     version = await serving.latest_version()
     top_k: tuple[TopK, ...] | None = None
     if version is not None:
-        top_k = await cached_result(session, results, md5, serving.model_name, version)
+        top_k = await cached_result(session, results, user.id, md5, serving.model_name, version)
     cached = top_k is not None
     if top_k is not None:
         PREDICTION_CACHE.labels("hit").inc()
         assert version is not None
         model = ModelInfo(name=serving.model_name, version=version)
-        file_name = await store.save(data, md5, ext)
     else:
         PREDICTION_CACHE.labels("miss").inc()
-        await asyncio.to_thread(inspect_image, data, settings.max_image_pixels)
-        file_name = await store.save(data, md5, ext)
+        await checker.check(data)
         result = await serving.classify(data)
         top_k = tuple(
             TopK(label=label, score=score) for label, score in zip(result.labels, result.scores, strict=True)
         )
         model = ModelInfo(name=result.model_name, version=result.model_version)
 
-    assert user.id is not None
-    record = await crud.add_prediction(
-        session,
-        Prediction(
-            user_id=user.id,
-            md5=md5,
-            image_file_name=file_name,
-            model_name=model.name,
-            model_version=model.version,
-            label=top_k[0].label,
-            score=top_k[0].score,
-            top_k=[item.model_dump() for item in top_k],
-            cached=cached,
-        ),
-    )
+    file_name, created = await store.save(user.id, data, md5, ext)
+    try:
+        record = await crud.add_prediction(
+            session,
+            Prediction(
+                user_id=user.id,
+                md5=md5,
+                image_file_name=file_name,
+                original_file_name=original_name(upload.filename),
+                model_name=model.name,
+                model_version=model.version,
+                label=top_k[0].label,
+                score=top_k[0].score,
+                top_k=[item.model_dump() for item in top_k],
+                cached=cached,
+            ),
+        )
+    except BaseException:
+        if created:  # no row refers to it: leave nothing behind
+            await store.remove(user.id, file_name)
+        raise
     if not cached:  # only once the row is committed, so memory never knows more than the database
-        results.put((md5, model.name, model.version), top_k)
+        results.put((user.id, md5, model.name, model.version), top_k)
     assert record.id is not None
     return PredictionPublic(
         prediction=top_k[0].label,

@@ -1,6 +1,7 @@
 """A small in-process LRU of prediction results in front of the database's cache query.
 
-A result is immutable for its key (the same md5 means the same bytes, and a model version never changes), so
+Keys are per user (a hit must never tell one user what another uploaded). A result is immutable for its
+key (the same md5 means the same bytes, and a model version never changes), so
 each worker may keep its own copy without any invalidation; a worker that misses asks the database. Users and
 tokens are never cached here: a deleted user must be refused at once.
 """
@@ -11,7 +12,7 @@ from collections import OrderedDict
 
 from gateway.models import TopK
 
-CacheKey = tuple[str, str, int]  # (md5, model_name, model_version)
+CacheKey = tuple[int, str, str, int]  # (user_id, md5, model_name, model_version)
 
 
 class ResultCache:

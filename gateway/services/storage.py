@@ -1,31 +1,41 @@
-"""Uploads: extension and content checks, then `UPLOAD_DIR/<md5><ext>`, written once, atomically."""
+"""Uploads: extension and size checks, then `UPLOAD_DIR/<user id>/<md5><ext>`, written once, atomically.
+
+Each user's files live in their own folder, so nothing about one user's uploads (whether a file exists, how
+long a write takes, deleting it) ever depends on another user's.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
-import io
+import logging
 import os
 import posixpath
+import re
 import tempfile
-import warnings
-from dataclasses import dataclass
+import unicodedata
 from pathlib import Path
 
 from fastapi import UploadFile
-from PIL import Image
 
+log = logging.getLogger("gateway.storage")
 ALLOWED_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif"})
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF")
+CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 CHUNK = 256 * 1024
+MAX_ORIGINAL_NAME = 255
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL = "The server's storage is full: the upload was not stored. Try again later."
+STORAGE_DOWN = "Uploads cannot be stored right now. Try again later."
 
 
 class UploadRejectedError(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.headers = headers
 
 
 UNSUPPORTED = "File type is not supported."
@@ -41,6 +51,27 @@ def allowed_extension(filename: str | None) -> str | None:
     return ext if ext in ALLOWED_EXTENSIONS else None
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
+
+
+def original_name(filename: str | None) -> str | None:
+    """The name the user's file had, kept for their own history only: the last path part, printable
+    characters only, NFC, at most 255 characters with the extension kept; None when nothing is left."""
+    if not filename:
+        return None
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    # No control, format (bidi overrides could disguise the extension), surrogate, private or unassigned.
+    name = "".join(ch for ch in _UNSAFE.sub("", name) if unicodedata.category(ch)[0] != "C")
+    name = name.strip().lstrip(".")
+    if not name:
+        return None
+    if len(name) > MAX_ORIGINAL_NAME:
+        stem, ext = posixpath.splitext(name)
+        ext = ext[:16]
+        name = stem[: MAX_ORIGINAL_NAME - len(ext)] + ext
+    return name
+
+
 async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
     """The upload's bytes, refused with 413 as soon as they pass `max_bytes` (never read further)."""
     chunks: list[bytes] = []
@@ -48,76 +79,74 @@ async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
     while chunk := await upload.read(CHUNK):
         total += len(chunk)
         if total > max_bytes:
-            raise UploadRejectedError(413, f"File too large: the limit is {max_bytes} bytes.")
+            detail = f"File too large: the limit is {max_bytes} bytes (MAX_UPLOAD_BYTES)."
+            raise UploadRejectedError(413, detail)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    format: str
-    width: int
-    height: int
-
-
-def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
-    """Decode enough to be sure these are PNG/JPEG/GIF bytes of a sane size (blocking: run in a thread)."""
-    if not data:
-        raise UploadRejectedError(400, "The file is empty.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise UploadRejectedError(
-                        400, f"Image too large: {width}x{height} pixels (the limit is {max_pixels} pixels)."
-                    )
-                fmt = img.format or "?"
-                img.draft("RGB", (224, 224))  # JPEG: decode at reduced scale, still reads every byte
-                img.load()
-    except UploadRejectedError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UploadRejectedError(400, f"Image too large: {exc}") from exc
-    except Exception as exc:  # Pillow raises many kinds for bad data
-        detail = f"{UNSUPPORTED} The bytes are not a readable PNG, JPEG or GIF image."
-        raise UploadRejectedError(400, detail) from exc
-    return ImageInfo(fmt, width, height)
 
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def _storage_error(exc: OSError) -> UploadRejectedError:
+    if exc.errno in DISK_FULL_ERRNOS:
+        log.error("upload not stored, the disk is full: %s", exc)
+        return UploadRejectedError(507, DISK_FULL)
+    log.error("upload not stored: %s: %s", type(exc).__name__, exc)
+    return UploadRejectedError(503, STORAGE_DOWN)
+
+
 class UploadStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path_of(self, file_name: str) -> Path:
-        return self.root / file_name
+    def path_of(self, user_id: int, file_name: str) -> Path:
+        return self.root / str(user_id) / file_name
 
-    async def save(self, data: bytes, md5: str, ext: str) -> str:
-        """Store `data` (whose md5 the caller computed) as `<md5><ext>` unless that file exists already."""
+    async def save(self, user_id: int, data: bytes, md5: str, ext: str) -> tuple[str, bool]:
+        """Store `data` (whose md5 the caller computed) as the user's `<md5><ext>` unless it is there
+        already; the file name, and whether this call created the file. A full disk is 507, other
+        storage failures 503, and neither leaves a partial file behind."""
         file_name = f"{md5}{ext}"
-        path = self.path_of(file_name)
+        path = self.path_of(user_id, file_name)
         # One stat of a local folder (microseconds, cheaper than the thread hop): the common case of bytes
-        # seen before under this extension. Writing (with its fsync) stays in a worker thread.
-        if not path.exists():
-            await asyncio.to_thread(self._write_once, path, data)
-        return file_name
-
-    def _write_once(self, path: Path, data: bytes) -> None:
+        # this user sent before under this extension. Writing (with its fsync) stays in a worker thread.
         if path.exists():
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-", suffix=".part")
+            return file_name, False
+        try:
+            created = await asyncio.to_thread(self._write_once, path, data)
+        except OSError as exc:
+            raise _storage_error(exc) from exc
+        return file_name, created
+
+    def stored_path(self, user_id: int, file_name: str) -> Path | None:
+        """Where this user's file is, if anywhere: their folder, else the flat layout of uploads stored
+        before per-user folders (the same bytes, since the name is their md5). One or two stats."""
+        for path in (self.path_of(user_id, file_name), self.root / file_name):
+            if path.is_file():
+                return path
+        return None
+
+    async def remove(self, user_id: int, file_name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(self.path_of(user_id, file_name).unlink)
+
+    @staticmethod
+    def _write_once(path: Path, data: bytes) -> bool:
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):  # same bytes stored concurrently: keep the first
+            try:
                 os.link(tmp, path)  # atomic, and unlike rename it never replaces an existing file
+            except FileExistsError:  # the same bytes stored concurrently: keep the first
+                return False
+            return True
         finally:
             os.unlink(tmp)

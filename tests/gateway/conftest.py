@@ -75,6 +75,10 @@ def gateway_settings(database_url: str, upload_root: Path) -> Callable[..., Sett
             "secret_key": TEST_SECRET,
             "serving_timeout_seconds": 5.0,
             "model_status_ttl_seconds": 0.0,
+            # The suite signs many users up and in from one address; test_abuse.py tests the limits.
+            "login_failures_per_ip": 100_000,
+            "login_failures_per_account": 100_000,
+            "signups_per_ip": 100_000,
         }
         return Settings(**{**values, **overrides})
 

@@ -25,18 +25,18 @@ async def test_admin_login_returns_bearer_token(api: Gateway) -> None:
 
 async def test_sign_up_returns_public_fields_only(api: Gateway) -> None:
     email = unique_email()
-    response = await api.client.post("/user/", json={"name": "Ann", "email": email, "password": "pw-1234"})
+    response = await api.client.post("/user/", json={"name": "Ann", "email": email, "password": "pw-12345"})
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"id", "name", "email"}
     assert body["email"] == email
-    assert "pw-1234" not in response.text
+    assert "pw-12345" not in response.text
     assert "argon2" not in response.text
 
 
 async def test_duplicate_email_is_400(api: Gateway) -> None:
     email = unique_email()
-    payload = {"name": "Ann", "email": email, "password": "pw-1234"}
+    payload = {"name": "Ann", "email": email, "password": "pw-12345"}
     assert (await api.client.post("/user/", json=payload)).status_code == 201
     again = await api.client.post("/user/", json={**payload, "email": email.upper()})
     assert again.status_code == 400
@@ -46,12 +46,12 @@ async def test_duplicate_email_is_400(api: Gateway) -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        {"name": "Ann", "email": "not-an-email", "password": "pw-1234"},
+        {"name": "Ann", "email": "not-an-email", "password": "pw-12345"},
         {"name": "Ann", "email": "a@example.com"},
-        {"name": "", "email": "b@example.com", "password": "pw-1234"},
-        {"name": "Ann\x00", "email": "c@example.com", "password": "pw-1234"},
+        {"name": "", "email": "b@example.com", "password": "pw-12345"},
+        {"name": "Ann\x00", "email": "c@example.com", "password": "pw-12345"},
         {"name": "Ann", "email": "d@example.com", "password": "x" * 129},
-        {"name": 5, "email": "e@example.com", "password": "pw-1234"},
+        {"name": 5, "email": "e@example.com", "password": "pw-12345"},
     ],
 )
 async def test_invalid_sign_up_is_422(api: Gateway, payload: dict) -> None:

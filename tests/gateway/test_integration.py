@@ -54,14 +54,14 @@ async def test_predict_end_to_end_then_from_cache(real_api: Gateway, serving_a, 
 async def test_reference_photo_is_stored_under_its_md5(
     real_api: Gateway, user, reference_dog_jpeg: bytes
 ) -> None:
-    _, headers = user
+    public, headers = user
     response = await real_api.predict(
         headers, reference_dog_jpeg, filename="dog.jpeg", content_type="image/jpeg"
     )
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
     assert response.json()["image_file_name"] == "0a7c757a80f2c5b13fa7a2a47a683593.jpeg"
-    stored = real_api.settings.upload_dir / "0a7c757a80f2c5b13fa7a2a47a683593.jpeg"
+    stored = real_api.settings.upload_dir / str(public["id"]) / "0a7c757a80f2c5b13fa7a2a47a683593.jpeg"
     assert stored.read_bytes() == reference_dog_jpeg
 
 

@@ -17,7 +17,7 @@ from tests.gateway.helpers import Gateway, image_bytes, running_gateway
 
 
 async def test_predict_answers_and_stores_under_md5(api: Gateway, fake: FakeServing, user) -> None:
-    _, headers = user
+    public, headers = user
     data = image_bytes("JPEG", seed=101)
     response = await api.predict(headers, data, filename="Holiday Photo.JPG", content_type="image/jpeg")
     assert response.status_code == 200, response.text
@@ -36,7 +36,7 @@ async def test_predict_answers_and_stores_under_md5(api: Gateway, fake: FakeServ
     ]
     assert body["model"] == {"name": "resnet50", "version": 3}
     assert body["cached"] is False
-    assert (api.settings.upload_dir / expected_name).read_bytes() == data
+    assert (api.settings.upload_dir / str(public["id"]) / expected_name).read_bytes() == data
     assert fake.behaviour.predict_calls == 1
 
 
@@ -44,8 +44,7 @@ async def test_same_bytes_again_are_answered_from_the_cache(api: Gateway, fake: 
     _, headers = user
     data = image_bytes("PNG", seed=102)
     first = await api.predict(headers, data)
-    other_user_headers = (await api.sign_up())[1]
-    second = await api.predict(other_user_headers, data, filename="renamed.png")
+    second = await api.predict(headers, data, filename="renamed.png")
     assert first.status_code == second.status_code == 200
     assert first.json()["cached"] is False
     assert second.json()["cached"] is True
@@ -53,6 +52,11 @@ async def test_same_bytes_again_are_answered_from_the_cache(api: Gateway, fake: 
     for key in ("prediction", "score", "image_file_name", "top_k", "model"):
         assert second.json()[key] == first.json()[key]
     assert second.json()["prediction_id"] != first.json()["prediction_id"]
+    # Another user's upload of the same bytes is theirs alone: never a hit (test_abuse.py has the rest).
+    other_user_headers = (await api.sign_up())[1]
+    third = await api.predict(other_user_headers, data, filename="renamed.png")
+    assert third.json()["cached"] is False
+    assert fake.behaviour.predict_calls == 2
 
 
 async def test_new_model_version_is_not_answered_from_the_old_cache(
@@ -92,14 +96,14 @@ async def test_unsupported_extension_is_400(api: Gateway, fake: FakeServing, use
 
 
 async def test_path_in_filename_is_ignored(api: Gateway, fake: FakeServing, user) -> None:
-    _, headers = user
+    public, headers = user
     data = image_bytes(seed=106)
     response = await api.predict(headers, data, filename="../../car.PNG")
     assert response.status_code == 200
     name = hashlib.md5(data).hexdigest() + ".png"
     assert response.json()["image_file_name"] == name
     assert sorted(p.name for p in api.settings.upload_dir.parent.rglob("car*")) == []
-    assert (api.settings.upload_dir / name).exists()
+    assert (api.settings.upload_dir / str(public["id"]) / name).exists()
 
 
 def _png_claiming(width: int, height: int) -> bytes:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from gateway.models import Prediction, TopK
-from gateway.services import predictions
+from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from tests.gateway.fake_serving import FakeServing
 from tests.gateway.helpers import Gateway, running_gateway
@@ -31,7 +31,7 @@ async def _rows_of(api: Gateway, user_id: int) -> list[Prediction]:
 async def test_same_bytes_with_another_extension_is_a_hit_stored_under_the_new_name(
     api: Gateway, fake: FakeServing, user
 ) -> None:
-    _, headers = user
+    public, headers = user
     data = image_bytes("PNG", seed=401)
     md5 = hashlib.md5(data).hexdigest()
     first = await api.predict(headers, data, filename="a.jpg", content_type="image/jpeg")
@@ -41,8 +41,8 @@ async def test_same_bytes_with_another_extension_is_a_hit_stored_under_the_new_n
     assert second.json()["cached"] is True
     assert first.json()["image_file_name"] == f"{md5}.jpg"
     assert second.json()["image_file_name"] == f"{md5}.png"
-    assert (api.settings.upload_dir / f"{md5}.jpg").read_bytes() == data
-    assert (api.settings.upload_dir / f"{md5}.png").read_bytes() == data
+    assert (api.settings.upload_dir / str(public["id"]) / f"{md5}.jpg").read_bytes() == data
+    assert (api.settings.upload_dir / str(public["id"]) / f"{md5}.png").read_bytes() == data
     assert fake.behaviour.predict_calls == 1
 
 
@@ -52,13 +52,13 @@ async def test_a_hit_skips_inspection_and_serving_and_records_the_row(
     public, headers = fresh_user
     data = image_bytes("GIF", seed=402)
     inspected: list[int] = []
-    real_inspect = predictions.inspect_image
+    real_check = ImageChecker.check
 
-    def counting_inspect(raw: bytes, max_pixels: int):
+    async def counting_check(self: ImageChecker, raw: bytes):
         inspected.append(len(raw))
-        return real_inspect(raw, max_pixels)
+        return await real_check(self, raw)
 
-    monkeypatch.setattr(predictions, "inspect_image", counting_inspect)
+    monkeypatch.setattr(ImageChecker, "check", counting_check)
     first = await api.predict(headers, data, filename="x.gif", content_type="image/gif")
     second = await api.predict(headers, data, filename="x.gif", content_type="image/gif")
     assert first.status_code == second.status_code == 200
@@ -75,10 +75,10 @@ async def test_a_hit_skips_inspection_and_serving_and_records_the_row(
 
 
 async def test_a_hit_restores_a_stored_file_that_was_removed(api: Gateway, fake: FakeServing, user) -> None:
-    _, headers = user
+    public, headers = user
     data = image_bytes("JPEG", seed=403)
     first = await api.predict(headers, data, filename="a.jpeg", content_type="image/jpeg")
-    path = api.settings.upload_dir / first.json()["image_file_name"]
+    path = api.settings.upload_dir / str(public["id"]) / first.json()["image_file_name"]
     path.unlink()
     second = await api.predict(headers, data, filename="a.jpeg", content_type="image/jpeg")
     assert second.json()["cached"] is True
@@ -116,21 +116,22 @@ def test_result_cache_evicts_the_least_recently_used() -> None:
     cache = ResultCache(3)
     top = (TopK(label="tabby", score=0.5),)
     for n in range(3):
-        cache.put((f"md5-{n}", "m", 1), top)
-    assert cache.get(("md5-0", "m", 1)) == top  # now the most recent
-    cache.put(("md5-3", "m", 1), top)
+        cache.put((1, f"md5-{n}", "m", 1), top)
+    assert cache.get((1, "md5-0", "m", 1)) == top  # now the most recent
+    cache.put((1, "md5-3", "m", 1), top)
     assert len(cache) == 3
-    assert cache.get(("md5-1", "m", 1)) is None
-    assert cache.get(("md5-0", "m", 1)) == top
-    assert cache.get(("md5-0", "m", 2)) is None  # another version is another key
+    assert cache.get((1, "md5-1", "m", 1)) is None
+    assert cache.get((1, "md5-0", "m", 1)) == top
+    assert cache.get((1, "md5-0", "m", 2)) is None  # another version is another key
+    assert cache.get((2, "md5-0", "m", 1)) is None  # another user is another key
     for n in range(100):
-        cache.put((f"more-{n}", "m", 1), top)
+        cache.put((1, f"more-{n}", "m", 1), top)
     assert len(cache) == 3
 
 
 def test_result_cache_of_size_zero_keeps_nothing() -> None:
     cache = ResultCache(0)
-    cache.put(("md5", "m", 1), (TopK(label="tabby", score=0.5),))
+    cache.put((1, "md5", "m", 1), (TopK(label="tabby", score=0.5),))
     assert len(cache) == 0
     with pytest.raises(ValueError, match="max_entries"):
         ResultCache(-1)

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from gateway.core.config import DEMO_SECRET_KEY, Settings
+from gateway.core.bind import bind_host, is_loopback
+from gateway.core.config import DEMO_SECRET_KEY, Settings, check_secrets
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,14 +34,47 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.admin_email, settings.admin_password) == ("root@example.org", "pw")
 
 
-def test_demo_secret_key_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_demo_secrets_are_announced_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gateway"):
-        Settings(secret_key=DEMO_SECRET_KEY).warn_if_insecure()
+        check_secrets(Settings(secret_key=DEMO_SECRET_KEY), "127.0.0.1")
         assert "SECRET_KEY is the built-in demo key" in caplog.text
+        assert "ADMIN_PASSWORD is the default" in caplog.text
         caplog.clear()
-        Settings(secret_key="a-real-secret-from-the-environment").warn_if_insecure()
+        check_secrets(
+            Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), None
+        )
         assert caplog.text == ""
 
 
 def test_comma_list_target_names_each_replica() -> None:
     assert Settings(serving_target="a:8500, b:8510,").serving_replicas == ["a:8500", "b:8510"]
+
+
+def test_the_bound_address_comes_from_uvicorns_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UVICORN_HOST", raising=False)
+    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app", "--host", "0.0.0.0"]) == "0.0.0.0"
+    assert bind_host(["/venv/lib/uvicorn/__main__.py", "gateway.main:app", "--host=::"]) == "::"
+    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app"]) == "127.0.0.1"  # uvicorn's default
+    assert bind_host(["/venv/bin/pytest"]) is None  # in-process: nothing is bound
+    monkeypatch.setenv("UVICORN_HOST", "10.0.0.5")
+    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app"]) == "10.0.0.5"
+    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app", "--host", "127.0.0.1"]) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.2", False),
+        ("example.org", False),
+        ("", False),
+    ],
+)
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from gateway import crud
 from gateway.api.deps import CurrentUser, SessionDep
@@ -13,12 +13,20 @@ router = APIRouter(prefix="/feedback", tags=["feedback"], responses={401: {"mode
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedbackPublic,
-    responses={400: {"model": ErrorDetail}},
+    responses={404: {"model": ErrorDetail}},
 )
 async def create_feedback(
     feedback_in: FeedbackCreate, user: CurrentUser, session: SessionDep
 ) -> FeedbackPublic:
-    return FeedbackPublic.model_validate(await crud.create_feedback(session, user, feedback_in))
+    """Feedback on one of the caller's own predictions: `image_file_name` as /model/predict returned it."""
+    try:
+        row = await crud.create_feedback(session, user, feedback_in)
+    except crud.PredictionNotFoundError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "No prediction of yours has this image_file_name: use the one /model/predict returned.",
+        ) from exc
+    return FeedbackPublic.model_validate(row)
 
 
 @router.get("/", response_model=list[FeedbackPublic])

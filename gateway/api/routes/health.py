@@ -1,16 +1,20 @@
 import asyncio
+import hmac
+import logging
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from gateway.api.deps import ServingDep
+from gateway.api.deps import ClientAddressDep, ServingDep, SettingsDep
 from gateway.core import metrics
+from gateway.core.bind import is_loopback
 from gateway.core.db import ensure_database, ping
-from gateway.models import HealthStatus, ModelInfo, ReadyStatus
+from gateway.models import ErrorDetail, HealthStatus, ModelInfo, ReadyStatus
 from gateway.services.serving_client import ServingError
 
 router = APIRouter(tags=["health"])
 DB_CHECK_TIMEOUT_S = 3.0
+log = logging.getLogger("gateway.ready")
 
 
 @router.get("/health", response_model=HealthStatus)
@@ -21,13 +25,15 @@ async def health() -> HealthStatus:
 
 @router.get("/ready", response_model=ReadyStatus, responses={503: {"model": ReadyStatus}})
 async def ready(request: Request, serving: ServingDep) -> ReadyStatus | JSONResponse:
-    """The database answers and a model-server replica reports the model AVAILABLE; else 503 saying which."""
+    """The database answers and a model-server replica reports the model AVAILABLE; else 503 saying which
+    part is down. The reasons go to the log, never into the answer (it is public)."""
     database = "ok"
     try:
         await asyncio.wait_for(ensure_database(request.app.state), DB_CHECK_TIMEOUT_S * 4)
         await asyncio.wait_for(ping(request.app.state.engine), DB_CHECK_TIMEOUT_S)
-    except Exception as exc:  # any failure means "not ready"; the reason is reported
-        database = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # any failure means "not ready"
+        log.warning("not ready: database: %s: %s", type(exc).__name__, exc)
+        database = "unavailable"
     model = None
     try:
         versions = await serving.available_versions()
@@ -35,9 +41,10 @@ async def ready(request: Request, serving: ServingDep) -> ReadyStatus | JSONResp
             serving_state = "ok"
             model = ModelInfo(name=serving.model_name, version=versions[-1])
         else:
-            serving_state = f"model '{serving.model_name}' has no AVAILABLE version"
+            serving_state = "no available model version"
     except ServingError as exc:
-        serving_state = f"unavailable: {exc.detail}"
+        log.warning("not ready: serving: %s", exc.detail)
+        serving_state = "unavailable"
     body = ReadyStatus(
         status="ready" if database == serving_state == "ok" else "not ready",
         database=database,
@@ -49,8 +56,25 @@ async def ready(request: Request, serving: ServingDep) -> ReadyStatus | JSONResp
     return body
 
 
-@router.get("/metrics", response_model=str, response_class=PlainTextResponse)
-async def prometheus_metrics() -> Response:
-    """Prometheus text format."""
+@router.get(
+    "/metrics",
+    response_model=str,
+    response_class=PlainTextResponse,
+    responses={401: {"model": ErrorDetail}, 404: {"model": ErrorDetail}},
+)
+async def prometheus_metrics(request: Request, settings: SettingsDep, client: ClientAddressDep) -> Response:
+    """Prometheus text format, for operators only: with METRICS_TOKEN set, to `Authorization: Bearer
+    <token>`; without it, to loopback clients only (404 for anyone else)."""
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.metrics_token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Metrics need the operator's token.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+    elif not is_loopback(client):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
     content, content_type = metrics.render()
     return Response(content, media_type=content_type)

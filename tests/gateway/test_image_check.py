@@ -1,0 +1,84 @@
+"""The image checks' memory budget: first come first served, bounded waits, and memory counted until a
+decode really ends, even when its caller went away."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from gateway.services import image_check
+from gateway.services.image_check import ImageChecker, MemoryBudget
+from gateway.services.storage import UploadRejectedError
+from tests.gateway.helpers import image_bytes
+
+
+async def test_requests_wait_until_they_fit_in_order() -> None:
+    budget = MemoryBudget(100)
+    assert await budget.acquire(60, 1) == 60
+    second = asyncio.create_task(budget.acquire(60, 5))
+    third = asyncio.create_task(budget.acquire(30, 5))  # would fit now, but waits its turn
+    await asyncio.sleep(0.05)
+    assert not second.done()
+    assert not third.done()
+    budget.release(60)
+    assert await second == 60
+    assert await third == 30
+    assert budget.used == 90
+
+
+async def test_a_wait_has_a_limit_and_leaves_the_budget_as_it_was() -> None:
+    budget = MemoryBudget(100)
+    await budget.acquire(100, 1)
+    with pytest.raises(TimeoutError):
+        await budget.acquire(1, 0.05)
+    assert budget.used == 100
+    budget.release(100)
+    assert await budget.acquire(500, 0.05) == 100  # larger than the budget: runs alone
+    assert budget.used == 100
+
+
+async def test_a_cancelled_check_holds_its_memory_until_the_decode_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_decode(_data: bytes) -> None:
+        started.set()
+        finish.wait(10)
+
+    monkeypatch.setattr(image_check, "decode_first_frame", slow_decode)
+    checker = ImageChecker(
+        max_pixels=10_000_000, max_frames=10, memory_bytes=64 * 1024 * 1024, wait_seconds=1, threads=1
+    )
+    try:
+        task = asyncio.create_task(checker.check(image_bytes(size=(64, 64))))
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert checker.budget.used > 0  # the thread still decodes
+        finish.set()
+        for _ in range(100):
+            if checker.budget.used == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert checker.budget.used == 0
+    finally:
+        finish.set()
+        checker.close()
+
+
+async def test_a_full_budget_is_a_503_with_retry_after() -> None:
+    checker = ImageChecker(
+        max_pixels=10_000_000, max_frames=10, memory_bytes=1024, wait_seconds=0.05, threads=1
+    )
+    try:
+        await checker.budget.acquire(1024, 1)
+        with pytest.raises(UploadRejectedError) as refused:
+            await checker.check(image_bytes(size=(64, 64)))
+        assert refused.value.status_code == 503
+        assert refused.value.headers == {"Retry-After": "1"}
+    finally:
+        checker.close()
