@@ -61,6 +61,7 @@ _LIMIT_HELP = {
     "max_concurrent_rpcs": "gRPC calls served at once (RESOURCE_EXHAUSTED beyond)",
     "max_concurrent_rest_requests": "REST requests served at once (503 beyond)",
     "max_queued_requests": "predict requests decoding, queued or running at once (RESOURCE_EXHAUSTED beyond)",
+    "max_queued_bytes": "bytes of the predict requests admitted at once (RESOURCE_EXHAUSTED beyond)",
     "request_threads": "threads that decode-check images (and run the model without batching)",
 }
 

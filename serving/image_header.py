@@ -16,7 +16,12 @@ from dataclasses import dataclass
 
 from serving.errors import invalid_argument
 
-_MAX_JPEG_SEGMENTS = 4096  # a real JPEG has its frame header within a few dozen segments
+# A real JPEG has its frame header within a few dozen segments, a PNG its image data within a few dozen
+# chunks: a header walk never loops over megabytes of crafted bytes.
+_MAX_JPEG_SEGMENTS = 4096
+_MAX_PNG_CHUNKS = 4096
+# GIF data comes in sub-blocks of up to 255 bytes: 2**18 of them hold 64 MiB, more than any request.
+_MAX_GIF_SUB_BLOCKS = 2**18
 # JPEG start-of-frame markers: C0-CF except C4 (DHT), C8 (reserved) and CC (DAC).
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -59,6 +64,11 @@ def check_image(alias: str, index: int, data: bytes, max_pixels: int, max_frames
         header = read_header(data, max_frames)
     except HeaderError as error:
         raise invalid_argument(f"{alias}[{index}] is not a decodable image: {error}") from error
+    if header.pixels == 0:
+        raise invalid_argument(
+            f"{alias}[{index}] is not a decodable image: its header declares an empty "
+            f"{header.width}x{header.height} {header.format}"
+        )
     if header.frames > max_frames:
         raise invalid_argument(
             f"{alias}[{index}] is an animated {header.format} of more than {max_frames} frames; the limit is "
@@ -101,8 +111,12 @@ def _png(data: bytes) -> ImageHeader:
     width, height = struct.unpack_from(">II", data, 16)
     frames = 1
     position = 8
-    while position + 8 <= len(data):  # chunks before the image data; acTL says how many frames
+    for _ in range(_MAX_PNG_CHUNKS):  # chunks before the image data; acTL says how many frames
+        if position + 8 > len(data):
+            break
         length, kind = struct.unpack_from(">I4s", data, position)
+        if not kind.isalpha():
+            raise HeaderError(f"a PNG chunk has the invalid type {kind!r}")
         if kind == b"acTL":
             (frames,) = struct.unpack_from(">I", data, position + 8)
         if kind in (b"IDAT", b"IEND"):
@@ -111,12 +125,22 @@ def _png(data: bytes) -> ImageHeader:
     return ImageHeader("PNG", width, height, max(frames, 1), width * height)
 
 
-def _skip_sub_blocks(data: bytes, position: int) -> int:
-    while True:
-        size = data[position]
-        position += 1 + size
-        if size == 0:
-            return position
+class _SubBlocks:
+    """Skips GIF sub-block chains, at most `_MAX_GIF_SUB_BLOCKS` in all (1-byte blocks would otherwise make
+    a 16 MiB file cost millions of steps)."""
+
+    def __init__(self) -> None:
+        self.left = _MAX_GIF_SUB_BLOCKS
+
+    def skip(self, data: bytes, position: int) -> int:
+        while True:
+            self.left -= 1
+            if self.left < 0:
+                raise HeaderError(f"a GIF of more than {_MAX_GIF_SUB_BLOCKS} data blocks")
+            size = data[position]
+            position += 1 + size
+            if size == 0:
+                return position
 
 
 def _gif(data: bytes, max_frames: int) -> ImageHeader:
@@ -124,14 +148,15 @@ def _gif(data: bytes, max_frames: int) -> ImageHeader:
     canvas = width * height
     position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = pixels = 0
+    blocks = _SubBlocks()
     while position < len(data) and frames <= max_frames:
         block = data[position]
         if block == 0x21:  # extension: label, then sub-blocks
-            position = _skip_sub_blocks(data, position + 2)
+            position = blocks.skip(data, position + 2)
         elif block == 0x2C:  # image descriptor: position, size, flags, [colour table], LZW size, data
             frame_width, frame_height, frame_flags = struct.unpack_from("<HHB", data, position + 5)
             position += 10 + (3 << ((frame_flags & 7) + 1) if frame_flags & 0x80 else 0)
-            position = _skip_sub_blocks(data, position + 1)
+            position = blocks.skip(data, position + 1)
             frames += 1
             pixels += max(canvas, frame_width * frame_height)
         else:  # trailer (0x3B) or bytes the decoder will refuse
