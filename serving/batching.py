@@ -23,22 +23,16 @@ import asyncio
 import bisect
 import math
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from serving.config import BatchingOptions
-from serving.errors import ServingError, invalid_argument, unavailable
+from serving.errors import Gone, invalid_argument, still_here, unavailable
 from serving.servable import Servable
 
 Arrays = dict[str, np.ndarray]
-Gone = Callable[[], ServingError | None]
-
-
-def _still_here() -> ServingError | None:
-    return None
 
 
 class _Task:
@@ -136,7 +130,7 @@ class BatchScheduler:
             )
 
     async def submit(
-        self, servable: Servable, signature_name: str, inputs: Arrays, size: int, gone: Gone = _still_here
+        self, servable: Servable, signature_name: str, inputs: Arrays, size: int, gone: Gone = still_here
     ) -> Arrays:
         loop = asyncio.get_running_loop()
         queue = self._queue(servable, signature_name)

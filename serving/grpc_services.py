@@ -19,10 +19,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.errors import ServingError, invalid_argument
+from serving.errors import Gone, ServingError, invalid_argument
 from serving.manager import ModelManager
 from serving.metrics import Metrics
-from serving.predictor import Gone, Predictor, Timer, runtime_headers
+from serving.predictor import Predictor, Timer, runtime_headers
 from serving.servable import DEFAULT_SIGNATURE
 from serving.tensors import to_ndarray, to_tensor_proto
 

@@ -3,15 +3,15 @@
 The checks run cheapest first, each before the work it bounds: admission (`admitted`, by the APIs, before
 a request's tensors are built); names, dtypes and the batch size (`validate_inputs`); the batch queue's
 room; then, in a request thread, each image's header (frames and pixels, serving/image_header.py) and only
-then a decode check. A caller that has gone (cancelled,
-deadline passed, REST client disconnected) is dropped before each stage that costs work.
+then a decode check. A caller that has gone (cancelled, deadline passed, REST client disconnected) is
+dropped before each stage that costs work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 
 from serving.batching import BatchScheduler
-from serving.errors import ServingError, invalid_argument
+from serving.errors import Gone, ServingError, check_alive, invalid_argument, still_here
 from serving.image_header import check_image
 from serving.limits import Limits
 from serving.manager import ModelManager
@@ -28,18 +28,6 @@ from serving.metrics import Metrics
 from serving.servable import DEFAULT_SIGNATURE, Servable, image_inputs
 
 Arrays = dict[str, np.ndarray]
-# Why the caller no longer wants the answer (CANCELLED / DEADLINE_EXCEEDED), or None while it does.
-Gone = Callable[[], ServingError | None]
-
-
-def _still_here() -> ServingError | None:
-    return None
-
-
-def check_alive(gone: Gone) -> None:
-    error = gone()
-    if error is not None:
-        raise error
 
 
 @dataclass(frozen=True)
@@ -106,7 +94,7 @@ class Predictor:
         signature_name: str,
         inputs: Arrays,
         output_filter: list[str] | None = None,
-        gone: Gone = _still_here,
+        gone: Gone = still_here,
     ) -> Prediction:
         loop = asyncio.get_running_loop()
         limits = self.limits
