@@ -2,20 +2,23 @@
 
 Memory under a 2 GiB replica limit, with these defaults:
 
-- TensorFlow and the model: ~0.75 GiB resident with a small model (measured: 772 MiB with the tests'
-  tiny model after warmup), a little more with efficientnet-lite0 or ResNet50.
+- TensorFlow and the model, resident after warmup: 0.75 GiB with the tests' tiny model, 0.87 GiB with
+  efficientnet-lite0 (measured); ResNet50 takes more (see below).
 - request bytes: gRPC reads at most `max_concurrent_rpcs` = 24 messages of at most `max_request_bytes` =
-  12 MiB at once (≤ 288 MiB, held about twice while parsed: message and protobuf), REST at most 16 bodies
-  of 12 MiB. Only `max_queued_requests` = 24 requests holding at most `max_queued_bytes` = 64 MiB pass
+  11 MiB at once (≤ 264 MiB, held about twice while parsed: message and protobuf), REST at most 16
+  bodies. Only `max_queued_requests` = 24 requests holding at most `max_queued_bytes` = 64 MiB pass
   admission into decoding and batching; the rest are refused at once. A string tensor is never expanded
   beyond the values it carries and holds at most `max_request_batch_size` values (serving/tensors.py).
-- decoded pixels: an image over `max_image_pixels` = 16 M pixels (summed over an animation's frames) is
-  refused from its header, so one decode holds ≤ 48 MB of RGB (~64 MB with the decoder's buffers).
-  Decodes run in the `request_threads` = 4 check threads and in the batch threads (`num_batch_threads` x
-  `max_batch_size` images at most): ≤ 12 x 64 MB ≈ 0.75 GiB, in practice about half of it.
+- decoded pixels: an image over `max_image_pixels` = 12.5 M pixels (a 12 MP photo passes; summed over an
+  animation's frames) is refused from its header, so one decode holds ≤ 38 MB of RGB; the export's
+  preprocessing adds a float32 copy of the crop (≤ 150 MB). Decodes run in the `request_threads` = 2
+  check threads (≤ 2 x 38 MB) and in the `num_batch_threads` = 2 batch threads (≤ 2 x ~190 MB).
 
-Measured (tests/serving/test_abuse.py, the tiny model): 8 images at the pixel limit, 24 gRPC messages
-at the byte limit and 16 REST bodies, all at once, raised the peak RSS by 0.9 GiB, to ~1.7 GiB.
+Measured (the most hostile burst, all at once: 8 images at the pixel limit, 24 gRPC messages at the byte
+limit, 16 REST bodies): peak RSS +0.9 GiB with the tiny model (tests/serving/test_abuse.py), and
+0.87 -> 1.77-1.89 GiB with efficientnet-lite0 over four runs. A model with a larger footprint (ResNet50)
+needs lower limits (e.g. --max_concurrent_rpcs, --max_image_pixels) or more memory.
+serving/__main__.py also fixes glibc's mmap threshold, so large request buffers are returned on free.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ MIB = 2**20
 @dataclass(frozen=True)
 class Limits:
     # bytes of one REST body and of one gRPC message (the gateway's uploads are at most 10 MiB)
-    max_request_bytes: int = 12 * MIB
+    max_request_bytes: int = 11 * MIB
     # rows (first dimension) of one request, and values of one string input
     max_request_batch_size: int = 32
     # width x height from the header, summed over an animation's frames
-    max_image_pixels: int = 16_000_000
+    max_image_pixels: int = 12_500_000
     # frames of an animated GIF, PNG or WebP
     max_image_frames: int = 100
     # nesting of a REST JSON body (a tensor of rank r needs r + 3)
@@ -46,7 +49,7 @@ class Limits:
     max_queued_requests: int = 24
     max_queued_bytes: int = 64 * MIB
     # threads that decode-check images before batching
-    request_threads: int = 4
+    request_threads: int = 2
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():

@@ -128,7 +128,7 @@ def test_an_animated_gif_with_too_many_frames_is_refused_before_decode(
 def test_an_animated_gif_whose_frames_add_up_to_too_many_pixels_is_refused_without_memory_growth(
     server: ServingProcess, stub: object
 ) -> None:
-    hostile = animated_gif(frames=30, size=1000)  # 30 M pixels over its frames, ~50 KB on the wire
+    hostile = animated_gif(frames=20, size=1000)  # 20 M pixels over its frames, ~50 KB on the wire
     before = rss_kib(server)
     error = refusal(stub, predict_request(MODEL, [hostile]))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -356,10 +356,10 @@ def test_the_largest_allowed_requests_at_once_stay_within_the_memory_budget(
     """Images at the pixel limit and bodies at the byte limit, all at once: the peak RSS growth stays
     well under what a 2 GiB replica has left after its model (serving/limits.py has the arithmetic)."""
     rng = np.random.default_rng(1)
-    blocks = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
-    at_pixel_limit = jpeg(np.kron(blocks, np.ones((100, 100, 1), np.uint8)))  # 4000 x 4000 = 16 M pixels
-    at_byte_limit = b"\x89PNG\r\n\x1a\n" + bytes(12 * 2**20 - 2048)
-    rest_body = json.dumps({"instances": [b64(at_byte_limit[: 9 * 2**20])]}).encode()
+    blocks = (rng.random((35, 35, 3)) * 255).astype(np.uint8)
+    at_pixel_limit = jpeg(np.kron(blocks, np.ones((100, 100, 1), np.uint8)))  # 3500 x 3500: 12.25 M pixels
+    at_byte_limit = b"\x89PNG\r\n\x1a\n" + bytes(11 * 2**20 - 2048)
+    rest_body = json.dumps({"instances": [b64(at_byte_limit[: 8 * 2**20])]}).encode()
     before = rss_kib(server)
 
     def image_call(_: int) -> str:

@@ -146,7 +146,7 @@ def test_help_shows_defaults_and_explains_every_flag(capsys: pytest.CaptureFixtu
         parse_flags(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: 8500)" in text
-    assert "(default: 12582912)" in text  # --max_request_bytes
+    assert "(default: 11534336)" in text  # --max_request_bytes
     for flag in ("--grpc_bind_address", "--rest_api_bind_address", "--enable_batching"):
         described = text.split(flag, 2)[-1][:200]  # the entry, after the usage line's mention
         assert "default:" in described, flag
