@@ -313,7 +313,38 @@ def slow_server(
         "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n"
         "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 100 }\n"
     )
-    return start_serving(tiny_model_base, MODEL, extra_args=[f"--batching_parameters_file={config}"])
+    return start_serving(
+        tiny_model_base,
+        MODEL,
+        extra_args=[
+            f"--batching_parameters_file={config}",
+            "--max_concurrent_rpcs=6",
+            "--max_queued_requests=8",
+        ],
+    )
+
+
+def test_concurrent_rpcs_and_queued_requests_are_bounded(slow_server: ServingProcess) -> None:
+    """Six calls held in the open batch fill --max_concurrent_rpcs; two REST calls then fill
+    --max_queued_requests: the next call of each kind is refused at once, and the held ones complete."""
+    with grpc.insecure_channel(slow_server.grpc_target) as channel:
+        stub = prediction_stub(channel)
+        held = [stub.Predict.future(predict_request(MODEL, [png(seed, 32)]), timeout=30) for seed in range(6)]
+        time.sleep(0.5)
+        error = refusal(stub, predict_request(MODEL, [png(7, 32)]), timeout=2)
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "Concurrent RPC limit exceeded" in error.details()
+        url = f"{slow_server.rest_url}/v1/models/{MODEL}:predict"
+        with ThreadPoolExecutor(2) as pool:
+            rest_held = [
+                pool.submit(http, "POST", url, {"instances": [b64(png(seed, 32))]}) for seed in (8, 9)
+            ]
+            time.sleep(0.5)
+            status, answer = http("POST", url, {"instances": [b64(png(10, 32))]})
+            assert status == 429
+            assert "--max_queued_requests" in answer["error"]
+            assert [call.result()[0] for call in rest_held] == [200, 200]
+        assert [call.result().outputs["labels"].tensor_shape.dim[0].size for call in held] == [1] * 6
 
 
 def test_expired_cancelled_and_abandoned_requests_are_not_run(slow_server: ServingProcess) -> None:
