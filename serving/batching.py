@@ -8,6 +8,13 @@
 - Batches waiting for a worker count against `max_enqueued_batches`; a task that would need more is
   refused at once with UNAVAILABLE.
 - With `allowed_batch_sizes` a batch is padded (repeating its first row) up to the next allowed size.
+- A task too large for the whole queue is refused with INVALID_ARGUMENT before anything else is checked
+  (`check_task_size`, called by the predictor before it looks at a single image).
+- A task whose caller has gone (cancelled, deadline passed, REST client disconnected) is dropped from
+  its batch when the batch is taken to run; a batch left empty does not run at all.
+- One caller's bad input never fails another's: inputs are checked before they join a batch, and if a
+  batch of several tasks still fails, each of its tasks is run again on its own, so only the task that
+  fails alone gets the error.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from serving.config import BatchingOptions
-from serving.errors import invalid_argument, unavailable
+from serving.errors import Gone, invalid_argument, still_here, unavailable
 from serving.servable import Servable
 
 Arrays = dict[str, np.ndarray]
@@ -31,12 +38,23 @@ Arrays = dict[str, np.ndarray]
 class _Task:
     """One caller's request; it may be split over several batches."""
 
-    def __init__(self, inputs: Arrays, size: int, future: asyncio.Future[Arrays]) -> None:
+    def __init__(self, inputs: Arrays, size: int, future: asyncio.Future[Arrays], gone: Gone) -> None:
         self.inputs = inputs
         self.size = size
         self.future = future
+        self.gone = gone
         self._parts: dict[int, Arrays] = {}
         self._received = 0
+
+    def wanted(self) -> bool:
+        """False (and the task failed) once its caller has gone or it has already failed."""
+        if self.future.done():
+            return False
+        error = self.gone()
+        if error is not None:
+            self.fail(error)
+            return False
+        return True
 
     def deliver(self, start: int, outputs: Arrays) -> None:
         if self.future.done():
@@ -103,21 +121,27 @@ class BatchScheduler:
         self._timeout = options.batch_timeout_micros / 1e6
 
     # --- submitting -----------------------------------------------------------------------------
-    async def submit(self, servable: Servable, signature_name: str, inputs: Arrays, size: int) -> Arrays:
-        loop = asyncio.get_running_loop()
-        queue = self._queue(servable, signature_name)
+    def check_task_size(self, size: int) -> None:
         limit = self.options.max_batch_size
         if size > limit * self.options.max_enqueued_batches:
             raise invalid_argument(
                 f"Task size {size} is larger than the batch queue holds "
                 f"(max_batch_size {limit} x max_enqueued_batches {self.options.max_enqueued_batches})"
             )
+
+    async def submit(
+        self, servable: Servable, signature_name: str, inputs: Arrays, size: int, gone: Gone = still_here
+    ) -> Arrays:
+        loop = asyncio.get_running_loop()
+        queue = self._queue(servable, signature_name)
+        limit = self.options.max_batch_size
+        self.check_task_size(size)
         open_batch = queue.batches[-1] if queue.batches and queue.batches[-1].size < limit else None
         room = limit - open_batch.size if open_batch else 0
         new_batches = math.ceil(max(0, size - room) / limit)
         if len(queue.batches) + new_batches > self.options.max_enqueued_batches:
             raise unavailable("The batch scheduling queue to which this task was submitted is full")
-        task = _Task(inputs, size, loop.create_future())
+        task = _Task(inputs, size, loop.create_future(), gone)
         start = 0
         now = loop.time()
         while start < size:
@@ -175,8 +199,12 @@ class BatchScheduler:
             if picked is None:
                 break
             batch = picked.batches.popleft()
-            self._free -= 1
             self._metrics.queued(picked.model, -batch.size)
+            batch.pieces = [piece for piece in batch.pieces if piece.task.wanted()]
+            batch.size = sum(piece.size for piece in batch.pieces)
+            if not batch.pieces:
+                continue
+            self._free -= 1
             task = loop.create_task(self._process(picked, batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -188,27 +216,38 @@ class BatchScheduler:
                 self._timer = loop.call_at(min(deadlines), self._schedule)
 
     async def _process(self, queue: _Queue, batch: _Batch) -> None:
+        try:
+            try:
+                await self._run(queue, batch)
+            except Exception as error:
+                if len(batch.pieces) == 1:
+                    batch.pieces[0].task.fail(error)
+                    return
+                for piece in batch.pieces:  # on its own, so that only the bad task fails
+                    if piece.task.wanted():
+                        try:
+                            await self._run(queue, _Batch(batch.created, [piece], piece.size))
+                        except Exception as alone:
+                            piece.task.fail(alone)
+        finally:
+            self._free += 1
+            self._schedule()
+
+    async def _run(self, queue: _Queue, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
         padded = self._padded_size(batch.size)
         try:
             outputs = await loop.run_in_executor(
                 self._executor, _run_batch, queue.servable, queue.signature_name, batch, padded
             )
-        except Exception as error:
-            for piece in batch.pieces:
-                piece.task.fail(error)
-        else:
-            offset = 0
-            for piece in batch.pieces:
-                piece.task.deliver(
-                    piece.start,
-                    {alias: value[offset : offset + piece.size] for alias, value in outputs.items()},
-                )
-                offset += piece.size
         finally:
             self._metrics.batch_run(queue.model, batch.size, padded)
-            self._free += 1
-            self._schedule()
+        offset = 0
+        for piece in batch.pieces:
+            piece.task.deliver(
+                piece.start, {alias: value[offset : offset + piece.size] for alias, value in outputs.items()}
+            )
+            offset += piece.size
 
     def _padded_size(self, size: int) -> int:
         sizes = self.options.allowed_batch_sizes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 # tensorflow_serving/model_servers/http_rest_api_handler.cc's ToHTTPStatusCode.
@@ -47,3 +49,17 @@ def not_found(message: str) -> ServingError:
 
 def unavailable(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.UNAVAILABLE, message)
+
+
+# Why the caller no longer wants the answer (CANCELLED / DEADLINE_EXCEEDED), or None while it does.
+Gone = Callable[[], ServingError | None]
+
+
+def still_here() -> ServingError | None:
+    return None
+
+
+def check_alive(gone: Gone) -> None:
+    error = gone()
+    if error is not None:
+        raise error

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from serving.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,31 @@ class Flags:
     runtime: str
     precision: str
     auto_candidates: str
+    limits: Limits
     ignored: tuple[str, ...]
+
+
+_LIMIT_HELP = {
+    "max_request_bytes": "largest REST body and gRPC message, in bytes (413 / RESOURCE_EXHAUSTED beyond)",
+    "max_request_batch_size": "most rows (images) in one request",
+    "max_image_pixels": "most pixels an image may declare in its header (summed over an animation's frames)",
+    "max_image_frames": "most frames of an animated GIF, PNG or WebP",
+    "max_json_depth": "deepest nesting of a REST JSON body",
+    "max_concurrent_rpcs": "gRPC calls served at once (RESOURCE_EXHAUSTED beyond)",
+    "max_concurrent_rest_requests": "REST requests served at once (503 beyond)",
+    "max_queued_requests": "predict requests decoding, queued or running at once (RESOURCE_EXHAUSTED beyond)",
+    "max_queued_bytes": "bytes of the predict requests admitted at once (RESOURCE_EXHAUSTED beyond)",
+    "request_threads": "threads that decode-check images (and run the model without batching)",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default, except where there is none (the help text then says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,16 +81,34 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m serving",
         allow_abbrev=False,
         description="Embedded TF-Serving-compatible model server (gRPC + REST, server-side batching).",
+        formatter_class=_HelpFormatter,
     )
     add = parser.add_argument
     add("--port", type=int, default=8500, help="gRPC port (0 = pick a free one)")
     add("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving")
-    add("--grpc_bind_address", default="0.0.0.0")
-    add("--rest_api_bind_address", default="0.0.0.0")
+    add(
+        "--grpc_bind_address",
+        default="127.0.0.1",
+        help="address the gRPC port listens on (TF Serving's default is 0.0.0.0: pass it to be reachable "
+        "from other machines)",
+    )
+    add(
+        "--rest_api_bind_address",
+        default="127.0.0.1",
+        help="address the REST port listens on (0.0.0.0: every interface)",
+    )
     add("--model_config_file", type=Path, default=None, help="ModelServerConfig in text format")
     add("--model_name", default="default", help="name of the single model (without --model_config_file)")
     add("--model_base_path", default=None, help="folder of the single model's version folders")
-    add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    add(
+        "--enable_batching",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="batch concurrent requests on the server (with --batching_parameters_file, or TF Serving's "
+        "default parameters)",
+    )
     add("--batching_parameters_file", type=Path, default=None, help="BatchingParameters in text format")
     add("--monitoring_config_file", type=Path, default=None, help="MonitoringConfig in text format")
     add("--file_system_poll_wait_seconds", type=float, default=1.0, help="seconds between version polls")
@@ -97,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded server only, with --runtime openvino: inference precision (default f32); "
         "a precision this CPU cannot run stops the server at start",
     )
+    limits = parser.add_argument_group("request limits (embedded server only; see serving/limits.py)")
+    for field in fields(Limits):
+        limits.add_argument(f"--{field.name}", type=int, default=field.default, help=_LIMIT_HELP[field.name])
     return parser
 
 
@@ -139,5 +186,13 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         runtime=args.runtime,
         precision=args.precision or "f32",
         auto_candidates=args.auto_candidates,
+        limits=_limits(parser, args),
         ignored=tuple(unknown),
     )
+
+
+def _limits(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Limits:
+    try:
+        return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)})
+    except ValueError as error:
+        parser.error(str(error))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -15,8 +19,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.errors import ServingError, invalid_argument
+from serving.errors import Gone, ServingError, invalid_argument
 from serving.manager import ModelManager
+from serving.metrics import Metrics
 from serving.predictor import Predictor, Timer, runtime_headers
 from serving.servable import DEFAULT_SIGNATURE
 from serving.tensors import to_ndarray, to_tensor_proto
@@ -33,23 +38,66 @@ def requested_version(spec: model_pb2.ModelSpec) -> int | None:
     return None
 
 
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+def rpc(handler: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Count the call in the metrics (when the servicer has them) and turn a ServingError into the
+    call's status, the same way for every RPC."""
+
+    @functools.wraps(handler)
+    async def wrapped(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        metrics: Metrics | None = getattr(self, "metrics", None)
+        try:
+            if metrics is None:
+                return await handler(self, request, context)
+            with Timer(metrics, request.model_spec.name, "grpc"):  # type: ignore[attr-defined]
+                return await handler(self, request, context)
+        except ServingError as error:
+            await context.abort(error.code, error.message)
+            raise  # unreachable: abort raises
+
+    return wrapped
+
+
+def caller_gone(context: grpc.aio.ServicerContext) -> Gone:
+    """Whether the gRPC caller has cancelled or its deadline has passed (safe from any thread)."""
+
+    def gone() -> ServingError | None:
+        if context.cancelled():
+            return ServingError(grpc.StatusCode.CANCELLED, "the caller cancelled the request")
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed")
+        return None
+
+    return gone
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, predictor: Predictor) -> None:
         self._predictor = predictor
+        self.metrics = predictor.metrics
 
+    @rpc
     async def Predict(  # noqa: N802 - gRPC method name
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         spec = request.model_spec
-        try:
-            with Timer(self._predictor.metrics, spec.name, "grpc"):
-                version = requested_version(spec)
-                inputs = {alias: to_ndarray(proto) for alias, proto in request.inputs.items()}
-                result = await self._predictor.predict(
-                    spec.name, version, spec.signature_name, inputs, list(request.output_filter)
-                )
-        except ServingError as error:
-            await context.abort(error.code, error.message)
+        version = requested_version(spec)
+        max_rows = self._predictor.limits.max_request_batch_size
+        with self._predictor.admitted(request.ByteSize()):
+            inputs = {alias: to_ndarray(proto, max_rows) for alias, proto in request.inputs.items()}
+            result = await self._predictor.predict(
+                spec.name,
+                version,
+                spec.signature_name,
+                inputs,
+                list(request.output_filter),
+                caller_gone(context),
+            )
         await context.send_initial_metadata(runtime_headers(result.runtime_info))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = spec.name
@@ -59,17 +107,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.outputs[alias].CopyFrom(to_tensor_proto(value))
         return response
 
+    @rpc
     async def GetModelMetadata(  # noqa: N802 - gRPC method name
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         spec = request.model_spec
-        try:
-            with Timer(self._predictor.metrics, spec.name, "grpc"):
-                response, runtime_info = model_metadata(
-                    self._predictor.manager, spec.name, requested_version(spec), list(request.metadata_field)
-                )
-        except ServingError as error:
-            await context.abort(error.code, error.message)
+        response, runtime_info = model_metadata(
+            self._predictor.manager, spec.name, requested_version(spec), list(request.metadata_field)
+        )
         await context.send_initial_metadata(runtime_headers(runtime_info))
         return response
 
@@ -111,14 +156,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager: ModelManager) -> None:
         self._manager = manager
 
+    @rpc
     async def GetModelStatus(  # noqa: N802 - gRPC method name
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
-        try:
-            return model_status(self._manager, request.model_spec.name, requested_version(request.model_spec))
-        except ServingError as error:
-            await context.abort(error.code, error.message)
-            raise  # unreachable: abort raises
+        return model_status(self._manager, request.model_spec.name, requested_version(request.model_spec))
 
 
 def add_services(server: grpc.aio.Server, predictor: Predictor, health: HealthServicer) -> None:

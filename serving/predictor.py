@@ -1,20 +1,31 @@
-"""The request path shared by gRPC and REST: find the servable, check, batch or run, count."""
+"""The request path shared by gRPC and REST: find the servable, check, batch or run, count.
+
+The checks run cheapest first, each before the work it bounds: admission (`admitted`, by the APIs, before
+a request's tensors are built); names, dtypes and the batch size (`validate_inputs`); the batch queue's
+room; then, in a request thread, each image's header (frames and pixels, serving/image_header.py) and only
+then a decode check. A caller that has gone (cancelled, deadline passed, REST client disconnected) is
+dropped before each stage that costs work.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
 import numpy as np
 
 from serving.batching import BatchScheduler
-from serving.errors import ServingError, invalid_argument
+from serving.errors import Gone, ServingError, check_alive, invalid_argument, still_here
+from serving.image_header import check_image
+from serving.limits import Limits
 from serving.manager import ModelManager
 from serving.metrics import Metrics
-from serving.servable import DEFAULT_SIGNATURE
+from serving.servable import DEFAULT_SIGNATURE, Servable, image_inputs
 
 Arrays = dict[str, np.ndarray]
 
@@ -39,11 +50,42 @@ class Predictor:
         scheduler: BatchScheduler | None,
         metrics: Metrics,
         executor: ThreadPoolExecutor,
+        limits: Limits | None = None,
     ) -> None:
         self.manager = manager
         self.scheduler = scheduler
         self.metrics = metrics
+        self.limits = limits or Limits()
         self._executor = executor
+        self._queued = 0
+        self._queued_bytes = 0
+
+    @contextmanager
+    def admitted(self, request_bytes: int) -> Iterator[None]:
+        """Admission of one predict request of `request_bytes` (on the event loop, before its tensors are
+        built): at most `max_queued_requests` requests and `max_queued_bytes` of them are past this point
+        at once, which bounds the request threads' queue and the memory requests hold. Beyond it the
+        caller gets RESOURCE_EXHAUSTED at once (gRPC clients and the gateway retry another replica)."""
+        limits = self.limits
+        if self._queued >= limits.max_queued_requests:
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is busy: {self._queued} requests are queued or running; the limit is "
+                f"{limits.max_queued_requests} (--max_queued_requests)",
+            )
+        if self._queued_bytes + request_bytes > limits.max_queued_bytes:
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is busy: queued requests hold {self._queued_bytes} bytes, this one "
+                f"{request_bytes}; the limit is {limits.max_queued_bytes} (--max_queued_bytes)",
+            )
+        self._queued += 1
+        self._queued_bytes += request_bytes
+        try:
+            yield
+        finally:
+            self._queued -= 1
+            self._queued_bytes -= request_bytes
 
     async def predict(
         self,
@@ -52,24 +94,50 @@ class Predictor:
         signature_name: str,
         inputs: Arrays,
         output_filter: list[str] | None = None,
+        gone: Gone = still_here,
     ) -> Prediction:
         loop = asyncio.get_running_loop()
+        limits = self.limits
         with self.manager.acquire(name, version) as servable:
             signature = servable.signature(signature_name)
             size = servable.validate_inputs(signature_name, inputs)
+            if size > limits.max_request_batch_size:
+                raise invalid_argument(
+                    f"the request has {size} rows; the limit is {limits.max_request_batch_size} "
+                    "(--max_request_batch_size)"
+                )
             unknown = [alias for alias in output_filter or [] if alias not in signature.outputs]
             if unknown:
                 raise invalid_argument(f"output tensor alias not found in signature: {', '.join(unknown)}")
-            await loop.run_in_executor(self._executor, servable.check_images, signature_name, inputs)
+            if self.scheduler is not None:
+                self.scheduler.check_task_size(size)
+            check_alive(gone)
+            await loop.run_in_executor(self._executor, self._check, servable, signature_name, inputs, gone)
+            check_alive(gone)
             if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
-                outputs = await self.scheduler.submit(servable, signature_name, inputs, size)
+                outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
             else:
-                outputs = await loop.run_in_executor(self._executor, servable.run, signature_name, inputs)
+                outputs = await loop.run_in_executor(
+                    self._executor, self._run, servable, signature_name, inputs, gone
+                )
             if output_filter:
                 outputs = {alias: outputs[alias] for alias in output_filter}
             return Prediction(
                 servable.version, signature_name or DEFAULT_SIGNATURE, outputs, servable.runtime_info
             )
+
+    def _check(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> None:
+        """In a request thread: every image's header (frames, pixels), then the servable's decode check."""
+        check_alive(gone)  # the caller may have gone while this waited for a thread
+        for alias in image_inputs(servable.signature(signature_name)):
+            for index, data in enumerate(inputs[alias].ravel()):
+                check_image(alias, index, data, self.limits.max_image_pixels, self.limits.max_image_frames)
+        servable.check_images(signature_name, inputs)
+
+    @staticmethod
+    def _run(servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
+        check_alive(gone)
+        return servable.run(signature_name, inputs)
 
 
 class Timer:

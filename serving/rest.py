@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -12,9 +13,11 @@ import grpc
 import numpy as np
 from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis.get_model_metadata_pb2 import SignatureDefMap
@@ -22,6 +25,7 @@ from tensorflow_serving.apis.get_model_metadata_pb2 import SignatureDefMap
 from serving.config import MonitoringOptions
 from serving.errors import ServingError, invalid_argument
 from serving.grpc_services import SIGNATURE_DEF_FIELD, model_metadata, model_status
+from serving.limits import Limits
 from serving.predictor import Predictor, Timer, runtime_headers
 from serving.tensors import NUMPY_TYPES, dtype_name
 
@@ -31,16 +35,108 @@ _METADATA = re.compile(rf"/v1/models/(?P<name>[^/:]+){_VERSION}/metadata")
 _PREDICT = re.compile(rf"/v1/models/(?P<name>[^/:]+){_VERSION}:(?P<method>predict|classify|regress)")
 
 Json = Any
+_GONE = ServingError(grpc.StatusCode.CANCELLED, "the client closed the connection")
 
 
 def _error(error: ServingError) -> JSONResponse:
     return JSONResponse({"error": error.message}, status_code=error.http_status)
 
 
+_MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving's protos
+
+
 def _version(match: re.Match[str]) -> int | None:
     if match["label"]:
-        raise invalid_argument(f"Unrecognized servable version label: {match['label']}")
-    return int(match["version"]) if match["version"] else None
+        raise invalid_argument(f"Unrecognized servable version label: {match['label']:.64}")
+    digits = match["version"]
+    if not digits:
+        return None
+    if len(digits) > len(str(_MAX_VERSION)) or int(digits) > _MAX_VERSION:
+        raise invalid_argument(f"version {digits:.24}... is not a valid version (at most {_MAX_VERSION})")
+    return int(digits)
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+def _declared_length(request: Request, limit: int) -> int:
+    """The Content-Length (the limit itself for a chunked body), refused before anything is read."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        return limit
+    if len(declared) > 18 or int(declared) > limit:
+        raise BodyTooLargeError
+    return int(declared)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as the stream passes the limit (whatever the Content-Length said)."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(body: bytes, max_depth: int) -> Json:
+    try:
+        value = json.loads(body)
+    except RecursionError as error:
+        raise invalid_argument(f"JSON is nested deeper than {max_depth} (--max_json_depth)") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid_argument(f"JSON Parse error: {error}") from error
+    stack = [(value, 1)]
+    while stack:  # no recursion: the depth check must not be what overflows
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise invalid_argument(f"JSON is nested deeper than {max_depth} (--max_json_depth)")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return value
+
+
+class ConcurrencyLimit:
+    """At most `limit` requests to /v1/ at once; the next one gets 503 at once instead of queueing."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            message = (
+                f"the server is busy: {self.active} REST requests are being served; the limit is "
+                f"{self.limit} (--max_concurrent_rest_requests)"
+            )
+            await JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "1"})(
+                scope, receive, send
+            )
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
+def _watch_disconnect(request: Request) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Once the body is read, the next ASGI message is the client hanging up: set an event then."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    return asyncio.create_task(watch()), gone
 
 
 def _proto_json(message: Any) -> Json:
@@ -172,8 +268,11 @@ def encode_outputs(outputs: dict[str, np.ndarray], row_format: bool) -> Json:
 
 
 # --- the app ------------------------------------------------------------------------------------
-def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette:
+def create_app(
+    predictor: Predictor, monitoring: MonitoringOptions, limits: Limits | None = None
+) -> Starlette:
     manager = predictor.manager
+    limits = limits or Limits()
 
     async def models_get(request: Request) -> Response:
         path = request.url.path
@@ -215,19 +314,39 @@ def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette
         try:
             with Timer(predictor.metrics, match["name"], "rest"):
                 version = _version(match)
-                try:
-                    body = json.loads(await request.body())
-                except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                    raise invalid_argument(f"JSON Parse error: {error}") from error
-                signature_name = body.get("signature_name", "") if isinstance(body, dict) else ""
-                with manager.acquire(match["name"], version) as servable:
-                    signature = servable.signature(signature_name)
-                inputs, row_format = decode_inputs(body, signature)
-                result = await predictor.predict(match["name"], version, signature_name, inputs)
+                with predictor.admitted(_declared_length(request, limits.max_request_bytes)):
+                    body = _parse_json(
+                        await _read_body(request, limits.max_request_bytes), limits.max_json_depth
+                    )
+                    signature_name = body.get("signature_name", "") if isinstance(body, dict) else ""
+                    if not isinstance(signature_name, str):
+                        raise invalid_argument(
+                            f"signature_name must be a string, got {type(signature_name).__name__}"
+                        )
+                    with manager.acquire(match["name"], version) as servable:
+                        signature = servable.signature(signature_name)
+                    inputs, row_format = decode_inputs(body, signature)
+                    del body  # the arrays hold what is needed
+                    watcher, hung_up = _watch_disconnect(request)
+                    try:
+                        result = await predictor.predict(
+                            match["name"],
+                            version,
+                            signature_name,
+                            inputs,
+                            gone=lambda: _GONE if hung_up.is_set() else None,
+                        )
+                    finally:
+                        watcher.cancel()
                 return JSONResponse(
                     encode_outputs(result.outputs, row_format),
                     headers=dict(runtime_headers(result.runtime_info)),
                 )
+        except BodyTooLargeError:
+            message = (
+                f"the request body is larger than {limits.max_request_bytes} bytes (--max_request_bytes)"
+            )
+            return JSONResponse({"error": message}, status_code=413)
         except ServingError as error:
             return _error(error)
 
@@ -240,4 +359,5 @@ def create_app(predictor: Predictor, monitoring: MonitoringOptions) -> Starlette
     ]
     if monitoring.prometheus_enabled:
         routes.append(Route(monitoring.prometheus_path, prometheus, methods=["GET"]))
-    return Starlette(routes=routes)
+    middleware = [Middleware(ConcurrencyLimit, limit=limits.max_concurrent_rest_requests)]
+    return Starlette(routes=routes, middleware=middleware)

@@ -44,6 +44,15 @@ def check_images(name: str, values: np.ndarray) -> None:
             ) from error
 
 
+def image_inputs(signature: meta_graph_pb2.SignatureDef) -> list[str]:
+    """The inputs that carry encoded images: string inputs whose alias ends in `bytes`."""
+    return sorted(
+        alias
+        for alias, info in signature.inputs.items()
+        if info.dtype == types_pb2.DT_STRING and alias.endswith("bytes")
+    )
+
+
 def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
     saved_model = saved_model_pb2.SavedModel()
     saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
@@ -130,10 +139,8 @@ class Servable:
         return sizes.pop()
 
     def check_images(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
-        signature = self.signature(signature_name)
-        for alias, info in signature.inputs.items():
-            if info.dtype == types_pb2.DT_STRING and alias.endswith("bytes"):
-                check_images(alias, inputs[alias])
+        for alias in image_inputs(self.signature(signature_name)):
+            check_images(alias, inputs[alias])
 
     # --- execution ------------------------------------------------------------------------------
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

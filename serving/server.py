@@ -17,6 +17,7 @@ from serving.batching import BatchScheduler
 from serving.config import ServerConfig
 from serving.flags import Flags
 from serving.grpc_services import add_services
+from serving.limits import Limits
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.predictor import Predictor
@@ -27,15 +28,19 @@ from serving.servable import Servable
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
-# TF Serving accepts messages up to INT_MAX bytes.
-# grpc binds with SO_REUSEPORT by default: a second server on a busy port would silently share its traffic
-# instead of failing to start. Like TF Serving, refuse a port that is taken.
-_GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", 2**31 - 1),
-    ("grpc.max_send_message_length", 2**31 - 1),
-    ("grpc.so_reuseport", 0),
-]
 _PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+
+
+def grpc_options(limits: Limits) -> list[tuple[str, int]]:
+    """TF Serving accepts messages up to INT_MAX bytes; here a message is at most --max_request_bytes, refused
+    by gRPC (RESOURCE_EXHAUSTED "Received message larger than max") before it is parsed. grpc binds with
+    SO_REUSEPORT by default: a second server on a busy port would silently share its traffic instead of
+    failing to start. Like TF Serving, refuse a port that is taken."""
+    return [
+        ("grpc.max_receive_message_length", limits.max_request_bytes),
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.so_reuseport", 0),
+    ]
 
 
 class _UvicornServer(uvicorn.Server):
@@ -80,10 +85,14 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable 
     await asyncio.to_thread(manager.start)
     models_changed()
 
-    request_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="request")
-    predictor = Predictor(manager, scheduler, metrics, request_pool)
+    limits = flags.limits
+    # Its queue is bounded by the predictor's admission (at most --max_queued_requests tasks).
+    request_pool = ThreadPoolExecutor(max_workers=limits.request_threads, thread_name_prefix="request")
+    predictor = Predictor(manager, scheduler, metrics, request_pool, limits)
 
-    grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
+    grpc_server = grpc.aio.server(
+        options=grpc_options(limits), maximum_concurrent_rpcs=limits.max_concurrent_rpcs
+    )
     add_services(grpc_server, predictor, health)
     try:
         grpc_port = grpc_server.add_insecure_port(f"{flags.grpc_bind_address}:{flags.port}")
@@ -98,7 +107,7 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable 
     rest_task: asyncio.Task[None] | None = None
     if flags.rest_api_port > 0:
         uvicorn_config = uvicorn.Config(
-            create_app(predictor, config.monitoring),
+            create_app(predictor, config.monitoring, limits),
             host=flags.rest_api_bind_address,
             port=flags.rest_api_port,
             log_level="warning",

@@ -32,29 +32,60 @@ def dtype_name(dtype: int) -> str:
     return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
 
 
-def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
+def declared_shape(proto: tensor_pb2.TensorProto, max_rows: int | None = None) -> list[int]:
+    """The shape a TensorProto declares, checked before any array is built: no negative dimension, and at
+    most `max_rows` rows (for a string tensor, at most `max_rows` values in all)."""
     shape = [dim.size for dim in proto.tensor_shape.dim]
     if any(size < 0 for size in shape):
         raise invalid_argument(f"tensor shape {shape} has a negative dimension")
+    if max_rows is not None:
+        rows = math.prod(shape) if proto.dtype == types_pb2.DT_STRING else (shape[0] if shape else 1)
+        if rows > max_rows:
+            what = "string values" if proto.dtype == types_pb2.DT_STRING else "rows"
+            raise invalid_argument(
+                f"tensor shape {shape} declares {rows} {what}; "
+                f"the limit is {max_rows} (--max_request_batch_size)"
+            )
+    return shape
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto, max_rows: int | None = None) -> np.ndarray:
+    """The array a TensorProto holds. Its declared shape must match the values actually present: unlike
+    tensor_util.MakeNdarray, a short value list is never repeated to fill the shape (a few bytes must not
+    become millions of values)."""
+    shape = declared_shape(proto, max_rows)
+    count = math.prod(shape)
     if proto.dtype == types_pb2.DT_STRING:
-        count = math.prod(shape)
-        values = list(proto.string_val)
-        if len(values) == 1 and count != 1:
-            values = values * count  # a single value fills the tensor, as in tensor_util.MakeNdarray
-        if len(values) != count:
-            raise invalid_argument(f"string tensor of shape {shape} has {len(values)} values")
+        present = len(proto.string_val)
+        if present != count:
+            raise invalid_argument(
+                f"string tensor of shape {shape} holds {present} value{'s' if present != 1 else ''}, "
+                f"not {count}"
+            )
         array = np.empty(count, dtype=object)
-        array[:] = values
+        array[:] = list(proto.string_val)
         return array.reshape(shape)
     if proto.dtype in NUMPY_TYPES and proto.tensor_content:
         array = np.frombuffer(proto.tensor_content, dtype=NUMPY_TYPES[proto.dtype])
-        if array.size != math.prod(shape):
+        if array.size != count:
             raise invalid_argument(f"tensor_content does not match shape {shape}")
         return array.reshape(shape)
+    present = _value_count(proto)
+    if present != count:
+        raise invalid_argument(f"tensor of shape {shape} holds {present} values, not {count}")
     try:
         return tensor_util.MakeNdarray(proto)
     except (TypeError, ValueError) as error:
         raise invalid_argument(f"cannot read tensor: {error}") from error
+
+
+def _value_count(proto: tensor_pb2.TensorProto) -> int:
+    """Values in the typed repeated field that holds them (complex values take two entries)."""
+    counts = [len(values) for descriptor, values in proto.ListFields() if descriptor.name.endswith("_val")]
+    present = max(counts, default=0)
+    if proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
+        present //= 2
+    return present
 
 
 def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:

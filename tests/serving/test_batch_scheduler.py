@@ -93,13 +93,43 @@ async def test_a_task_larger_than_the_whole_queue_is_invalid() -> None:
     scheduler.shutdown()
 
 
-async def test_a_failing_batch_fails_only_the_requests_in_it() -> None:
+async def test_a_failing_batch_is_retried_one_task_at_a_time_so_only_the_bad_one_fails() -> None:
     model, scheduler = RecordingModel(), BatchScheduler(options(max_batch_size=2, allowed_batch_sizes=(1, 2)))
-    bad, partner, other = submit(scheduler, model, [-1]), submit(scheduler, model, [1]), None
+    bad, partner = submit(scheduler, model, [-1]), submit(scheduler, model, [1])
     await asyncio.sleep(0)
     other = submit(scheduler, model, [3, 4])
     results = await asyncio.gather(bad, partner, other, return_exceptions=True)
     assert isinstance(results[0], ValueError)
-    assert isinstance(results[1], ValueError)  # same batch: why the server decode-checks before batching
+    assert results[1]["y"].tolist() == [2]  # shared the failed batch, then ran on its own
     assert results[2]["y"].tolist() == [6, 8]
+    assert model.batch_sizes == [2, 1, 1, 2]  # the failed batch, its two tasks alone, the other batch
+    scheduler.shutdown()
+
+
+async def test_a_task_whose_caller_has_gone_is_dropped_before_its_batch_runs() -> None:
+    model, scheduler = RecordingModel(), BatchScheduler(options(max_batch_size=4))
+    model.release.clear()
+    running = submit(scheduler, model, [1, 2, 3, 4])  # holds the only batch thread
+    await asyncio.sleep(0.05)
+    caller_left = False
+    gone_error = ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed")
+    left = asyncio.ensure_future(
+        scheduler.submit(
+            model,  # type: ignore[arg-type]
+            "",
+            {"x": np.array([5, 6], np.float32)},
+            2,
+            lambda: gone_error if caller_left else None,
+        )
+    )
+    stays = submit(scheduler, model, [7])
+    await asyncio.sleep(0)
+    caller_left = True
+    model.release.set()
+    assert (await running)["y"].tolist() == [2, 4, 6, 8]
+    with pytest.raises(ServingError) as dropped:
+        await left
+    assert dropped.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert (await stays)["y"].tolist() == [14]
+    assert model.batch_sizes == [4, 1]  # the gone caller's two rows never ran
     scheduler.shutdown()

@@ -17,6 +17,7 @@ from serving.config import (
     resolve_base_path,
 )
 from serving.flags import parse_flags
+from serving.limits import Limits
 from tests.serving_fixtures import BATCHING_CONFIG, MONITORING_CONFIG, SERVING_DIR
 from tfs_protos.config import BatchingParameters, MonitoringConfig
 
@@ -121,6 +122,36 @@ def test_flags_accept_both_forms_and_warn_about_the_rest(caplog: pytest.LogCaptu
     assert parse_flags(["--model_base_path=/m/x", "--enable_batching=false"]).enable_batching is False
     with pytest.raises(SystemExit):
         parse_flags(["--port=1"])  # no model given
+
+
+def test_both_ports_bind_loopback_unless_told_otherwise() -> None:
+    flags = parse_flags(["--model_base_path=/m/x"])
+    assert (flags.grpc_bind_address, flags.rest_api_bind_address) == ("127.0.0.1", "127.0.0.1")
+    flags = parse_flags(
+        ["--model_base_path=/m/x", "--grpc_bind_address=0.0.0.0", "--rest_api_bind_address=::"]
+    )
+    assert (flags.grpc_bind_address, flags.rest_api_bind_address) == ("0.0.0.0", "::")
+
+
+def test_limits_have_defaults_and_flags() -> None:
+    assert parse_flags(["--model_base_path=/m/x"]).limits == Limits()
+    flags = parse_flags(["--model_base_path=/m/x", "--max_image_frames=5", "--max_request_bytes", "1024"])
+    assert (flags.limits.max_image_frames, flags.limits.max_request_bytes) == (5, 1024)
+    with pytest.raises(SystemExit):
+        parse_flags(["--model_base_path=/m/x", "--max_image_pixels=0"])
+
+
+def test_help_shows_defaults_and_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_flags(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 8500)" in text
+    assert "(default: 11534336)" in text  # --max_request_bytes
+    for flag in ("--grpc_bind_address", "--rest_api_bind_address", "--enable_batching"):
+        described = text.split(flag, 2)[-1][:200]  # the entry, after the usage line's mention
+        assert "default:" in described, flag
+    assert "address the gRPC port listens on" in text
+    assert "batch concurrent requests" in text
 
 
 def test_runtime_and_precision_flags() -> None:
