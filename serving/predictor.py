@@ -112,7 +112,9 @@ class Predictor:
             if self.scheduler is not None:
                 self.scheduler.check_task_size(size)
             check_alive(gone)
-            await loop.run_in_executor(self._executor, self._check, servable, signature_name, inputs, gone)
+            inputs = await loop.run_in_executor(
+                self._executor, self._check, servable, signature_name, inputs, gone
+            )
             check_alive(gone)
             if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
                 outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
@@ -126,13 +128,13 @@ class Predictor:
                 servable.version, signature_name or DEFAULT_SIGNATURE, outputs, servable.runtime_info
             )
 
-    def _check(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> None:
+    def _check(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
         """In a request thread: every image's header (frames, pixels), then the servable's decode check."""
         check_alive(gone)  # the caller may have gone while this waited for a thread
         for alias in image_inputs(servable.signature(signature_name)):
             for index, data in enumerate(inputs[alias].ravel()):
                 check_image(alias, index, data, self.limits.max_image_pixels, self.limits.max_image_frames)
-        servable.check_images(signature_name, inputs)
+        return servable.prepare(signature_name, inputs)
 
     @staticmethod
     def _run(servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:

@@ -67,20 +67,24 @@ class OpenVINOServable(Servable):
     def engine(self) -> OpenVINORuntime:
         return self._runtime
 
-    def _images(self, inputs: dict[str, np.ndarray]) -> list[bytes]:
-        return list(inputs[IMAGE_INPUT].ravel())
-
-    def check_images(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
-        """Decode with the runtime's own decoder (not TensorFlow's), so what passes here also runs."""
+    def prepare(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Decode with the runtime's own decoder, in the request's thread: what passes here also runs, the
+        batch gets the pixels (each image decoded once, requests decoding in parallel; the decoders release
+        the GIL) and the batch thread only runs the network."""
         self.signature(signature_name)
         try:
-            self._runtime.pixels(self._images(inputs))
+            return {IMAGE_INPUT: self._runtime.pixels(list(inputs[IMAGE_INPUT].ravel()))}
         except ValueError as error:
             raise invalid_argument(str(error)) from error
 
+    def check_images(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
+        self.prepare(signature_name, inputs)
+
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`inputs` as `prepare` returns them (pixels), or encoded images (warmup, direct callers)."""
+        images = inputs[IMAGE_INPUT]
         try:
-            return self._runtime.signature_outputs(self._images(inputs))
+            return self._runtime.signature_outputs(images if images.dtype != object else list(images.ravel()))
         except ValueError as error:
             raise invalid_argument(str(error)) from error
 

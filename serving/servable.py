@@ -138,6 +138,12 @@ class Servable:
             raise invalid_argument(f"inputs have different batch sizes: {sorted(sizes)}")
         return sizes.pop()
 
+    def prepare(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """In a request thread, before batching: check the request's images and return what its batch runs
+        on. TensorFlow decodes in its graph, so the inputs go on as they are."""
+        self.check_images(signature_name, inputs)
+        return inputs
+
     def check_images(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
         for alias in image_inputs(self.signature(signature_name)):
             check_images(alias, inputs[alias])

@@ -118,15 +118,21 @@ class OpenVINORuntime:
 
     def predict(self, images: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """labels [b, k] (object array of str), scores [b, k] float32, class_ids [b, k] int64; sorted."""
-        probabilities = self.probabilities(self.pixels(images))
+        return self.classify(self.pixels(images))
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`predict` for a batch that `pixels` already decoded."""
+        probabilities = self.probabilities(batch)
         # stable sort on -p: ties keep the lower class id first, as tf.math.top_k does
         class_ids = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k].astype(np.int64)
         scores = np.take_along_axis(probabilities, class_ids, axis=1).astype(np.float32)
         labels = self.labels[class_ids].reshape(class_ids.shape)
         return labels, scores, class_ids
 
-    def signature_outputs(self, images: Sequence[bytes]) -> dict[str, np.ndarray]:
-        """`predict` shaped like the TF signature's outputs (labels as bytes, as TensorFlow returns them)."""
-        labels, scores, class_ids = self.predict(images)
+    def signature_outputs(self, images: Sequence[bytes] | np.ndarray) -> dict[str, np.ndarray]:
+        """`predict` (or `classify`, given decoded pixels) shaped like the TF signature's outputs (labels as
+        bytes, as TensorFlow returns them)."""
+        decoded = isinstance(images, np.ndarray) and images.dtype != object
+        labels, scores, class_ids = self.classify(images) if decoded else self.predict(images)  # type: ignore[arg-type]
         encoded = np.array([label.encode("utf-8") for label in labels.ravel()], dtype=object)
         return {"labels": encoded.reshape(labels.shape), "scores": scores, "class_ids": class_ids}
