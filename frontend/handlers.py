@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 20
 THUMBNAIL_FETCHES = 4  # at once, per page shown
-CLASSIFY_TAB = "classify"
+CLASSIFY_TAB, SIGN_IN_TAB = "classify", "sign-in"
 
 Session = dict[str, Any] | None  # {"token", "name", "email"} while signed in
 Upload = tuple[Path, str] | None  # (file on disk, the name it was uploaded under)
@@ -76,6 +76,12 @@ def signed_out_view(message: str = "", kind: str = "error") -> Updates:
         "signed_out": update(visible=True),
         "signed_in": update(visible=False),
         "auth_msg": Message(message, kind),  # type: ignore[arg-type]
+        "auth_tabs": update(selected=SIGN_IN_TAB),
+        "email": "",  # nothing of the last person is left in the forms
+        "password": "",
+        "reg_name": "",
+        "reg_email": "",
+        "reg_password": "",
         "who": "",
         "upload": None,
         "feedback_table": "",

@@ -18,5 +18,7 @@ CSS = """
 .feedback-list td.when, .feedback-list td.score { white-space: nowrap; }
 .feedback-list img.thumb { width: 72px; height: 72px; object-fit: cover; border-radius: 6px; display: block; }
 .feedback-list .file-name { overflow-wrap: anywhere; font-size: 0.85em; }
+#history-gallery .fixed-height { max-height: none; min-height: 0; }
+#history-gallery .grid-wrap { overflow-y: visible; }
 .empty-hint { color: var(--body-text-color-subdued); padding: 12px 0; }
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 CORRECT, WRONG = "Correct", "Wrong"
@@ -23,6 +24,15 @@ def when(value: Any) -> str:
     """'2026-11-27T08:26:01.123+00:00' -> '2026-11-27 08:26' (what a person reads; UTC as stored)."""
     text = str(value or "")
     return text[:16].replace("T", " ") if len(text) >= 16 else text
+
+
+def short_when(value: Any) -> str:
+    """'2026-11-27T08:26:01+00:00' -> 'Nov 27, 08:26' (fits under a thumbnail)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return when(value)
+    return moment.strftime("%b %d, %H:%M")
 
 
 def percent(score: Any) -> str:

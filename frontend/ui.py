@@ -15,7 +15,7 @@ import gradio as gr
 
 from frontend import handlers
 from frontend.gateway_client import GatewayClient
-from frontend.handlers import CLASSIFY_TAB, PageContext, Upload
+from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
 from frontend.style import CSS
 from frontend.text import CORRECT, WRONG, label_choices
@@ -23,10 +23,7 @@ from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
 
-DEMO_LOGIN = (
-    "Local demo: sign in as **admin@example.com** / **admin** (what `make run` printed), "
-    "or create an account."
-)
+DEMO_LOGIN = "Local demo: sign in as `admin@example.com` with the password `admin`, or create an account."
 
 
 def to_gradio(elements: dict[str, Any], updates: Updates) -> dict[Any, Any]:
@@ -69,10 +66,7 @@ def _message_line(label: str) -> gr.Markdown:
 class Controls:
     """What only triggers events (buttons, tabs, the inputs of the sign-in forms)."""
 
-    email: Any
     sign_in: Any
-    reg_name: Any
-    reg_email: Any
     register: Any
     sign_out: Any
     classify: Any
@@ -94,16 +88,16 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
     gr.Markdown("# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.")
 
     with gr.Column(visible=True) as el["signed_out"]:
-        with gr.Tabs():
-            with gr.Tab("Sign in"):
+        with gr.Tabs(selected=SIGN_IN_TAB) as el["auth_tabs"]:
+            with gr.Tab("Sign in", id=SIGN_IN_TAB):
                 if demo_login:
                     gr.Markdown(DEMO_LOGIN, elem_id="demo-login")
-                email = gr.Textbox(label="Email", type="email")
+                el["email"] = gr.Textbox(label="Email", type="email")
                 el["password"] = gr.Textbox(label="Password", type="password")
                 sign_in_btn = gr.Button("Sign in", variant="primary")
-            with gr.Tab("Register"):
-                reg_name = gr.Textbox(label="Name")
-                reg_email = gr.Textbox(label="Email", type="email")
+            with gr.Tab("Register", id="register"):
+                el["reg_name"] = gr.Textbox(label="Name")
+                el["reg_email"] = gr.Textbox(label="Email", type="email")
                 el["reg_password"] = gr.Textbox(label="Password", type="password")
                 register_btn = gr.Button("Create account", variant="primary")
         el["auth_msg"] = _message_line("Sign-in message")
@@ -167,7 +161,9 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                     label="Past predictions",
                     show_label=False,
                     columns=5,
-                    height="auto",
+                    height=None,
+                    fit_columns=False,  # one or two photos stay thumbnail-sized
+                    object_fit="cover",
                     allow_preview=False,
                     elem_id="history-gallery",
                 )
@@ -177,10 +173,7 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                 el["feedback_table"] = gr.HTML(label="My feedback", elem_id="my-feedback")
 
     controls = Controls(
-        email,
         sign_in_btn,
-        reg_name,
-        reg_email,
         register_btn,
         sign_out_btn,
         classify_btn,
@@ -218,31 +211,35 @@ def build_demo(
 
         session, last, history = el["session"], el["last"], el["history"]
         feedback_inputs = [el["verdict"], el["right_label"], el["comment"]]
-        common = {"outputs": outputs, "show_progress": "minimal"}
+        # Every event may update any element, so none dims the whole page while it runs: each shows its
+        # progress on the element it is about, or none.
+        common: dict[str, Any] = {"outputs": outputs, "show_progress": "hidden"}
+
+        def progress_on(*components: Any) -> dict[str, Any]:
+            return {"outputs": outputs, "show_progress": "minimal", "show_progress_on": list(components)}
 
         gr.on(
-            [c.sign_in.click, c.email.submit, el["password"].submit],
+            [c.sign_in.click, el["email"].submit, el["password"].submit],
             wire(lambda e, p: handlers.sign_in(client, e, p)),
-            inputs=[c.email, el["password"]],
+            inputs=[el["email"], el["password"]],
             api_name="sign_in",
-            **common,
+            **progress_on(el["auth_msg"]),
         )
         gr.on(
             [c.register.click, el["reg_password"].submit],
             wire(lambda n, e, p: handlers.register(client, n, e, p)),
-            inputs=[c.reg_name, c.reg_email, el["reg_password"]],
+            inputs=[el["reg_name"], el["reg_email"], el["reg_password"]],
             api_name="register",
-            **common,
+            **progress_on(el["auth_msg"]),
         )
-        c.sign_out.click(wire(handlers.sign_out), outputs=outputs, api_name="sign_out")
+        c.sign_out.click(wire(handlers.sign_out), api_name="sign_out", **common)
 
         def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict]]:
             return wire(lambda state, payload: fn(client, state, uploaded_file(payload)))
 
         classify_events = {
             "inputs": [session, el["upload"]],
-            "outputs": outputs,
-            "show_progress_on": [el["result"]],
+            **progress_on(el["result"]),
             "preprocess": False,  # the original file, see uploaded_file
         }
         c.classify.click(classify_with(handlers.classify_clicked), api_name="classify", **classify_events)
@@ -254,47 +251,53 @@ def build_demo(
             trigger_mode="always_last",
             **classify_events,
         )
-        el["upload"].clear(wire(handlers.cleared_results), outputs=outputs, api_visibility="private")
+        el["upload"].clear(wire(handlers.cleared_results), api_visibility="private", **common)
         if c.examples is not None:
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )
         el["verdict"].change(
-            wire(handlers.on_verdict), inputs=el["verdict"], outputs=outputs, api_visibility="private"
+            wire(handlers.on_verdict), inputs=el["verdict"], api_visibility="private", **common
         )
         c.send.click(
             wire(lambda s, shown, v, label, text: handlers.send_feedback(ctx, s, shown, v, label, text)),
             inputs=[session, last, *feedback_inputs],
-            outputs=outputs,
             api_name="send_feedback",
+            **progress_on(el["feedback_msg"]),
         )
         gr.on(
             [c.refresh.click, c.feedback_tab.select],
             wire(lambda s: handlers.load_feedback(ctx, s)),
             inputs=session,
             api_name="my_feedback",
-            **common,
+            **progress_on(el["feedback_table"]),
         )
         c.history_tab.select(
-            wire(lambda s: handlers.load_history(ctx, s)), inputs=session, api_name="history", **common
+            wire(lambda s: handlers.load_history(ctx, s)),
+            inputs=session,
+            api_name="history",
+            **progress_on(el["history_gallery"]),
         )
         el["newer_btn"].click(
             wire(lambda s, h: handlers.history_newer(ctx, s, h)),
             inputs=[session, history],
             api_name="history_newer",
-            **common,
+            **progress_on(el["history_gallery"]),
         )
         el["older_btn"].click(
             wire(lambda s, h: handlers.history_older(ctx, s, h)),
             inputs=[session, history],
             api_name="history_older",
-            **common,
+            **progress_on(el["history_gallery"]),
         )
 
         async def reopen_selected(state: Any, page: Any, evt: gr.SelectData) -> dict[Any, Any]:
             return to_gradio(el, await handlers.reopen(ctx, state, page, evt.index))
 
         el["history_gallery"].select(
-            reopen_selected, inputs=[session, history], api_visibility="private", **common
+            reopen_selected,
+            inputs=[session, history],
+            api_visibility="private",
+            **progress_on(el["history_gallery"]),
         )
     return demo

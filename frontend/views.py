@@ -7,7 +7,7 @@ from typing import Any
 
 from frontend.gateway_client import PastPrediction
 from frontend.images import data_uri
-from frontend.text import feedback_display, percent, readable, when
+from frontend.text import feedback_display, percent, readable, short_when, when
 
 FEEDBACK_HEADERS = ["When (UTC)", "Photo", "Predicted", "Score", "Feedback"]
 NO_FEEDBACK = (
@@ -48,7 +48,7 @@ def feedback_table(items: list[dict[str, Any]], thumbnails: dict[int, bytes | No
 
 
 def history_caption(item: PastPrediction) -> str:
-    return f"{readable(item.prediction)} · {percent(item.score)} · {when(item.created_at)}"
+    return f"{readable(item.prediction)} {item.score:.0%} · {short_when(item.created_at)}"
 
 
 def history_info(offset: int, shown: int, total: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from gradio_client import Client
+from playwright.sync_api import Browser, sync_playwright
 
 from frontend.assets import make_examples
 from frontend.gateway_client import GatewayClient
@@ -62,7 +64,7 @@ def fake_frontend(example_photos: list[Path]) -> Iterator[FakeFrontend]:
     """The real page, launched in this process, talking to an in-memory fake gateway."""
     state = FakeState()
     gateway = GatewayClient("http://fake-gateway", transport=httpx.ASGITransport(app=create_app(state)))
-    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos)
+    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos, demo_login=True)
     demo.queue(default_concurrency_limit=8)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
@@ -175,3 +177,31 @@ def live_stack(live_frontend: tuple[Service, str], live_gateway: LiveGateway) ->
     service, url = live_frontend
     service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
     return LiveStack(live_gateway.url, url)
+
+
+# --- a real Chromium for the browser tests (test_browser*.py) ---
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NO_CHROMIUM = (
+    f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set CHROMIUM_PATH) "
+    "to run the real-browser tests"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop that the async tests must not run under."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

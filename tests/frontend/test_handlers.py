@@ -171,7 +171,7 @@ async def test_history_pages_newest_first(ctx: PageContext, tmp_path: Path) -> N
     assert first["history_info"].startswith(f"Predictions 1–20 of {handlers.HISTORY_PAGE + 3}, newest first")
     assert len(first["history_gallery"]) == handlers.HISTORY_PAGE
     assert [i["original_file_name"] for i in first["history"]["items"][:2]] == ["p22.png", "p21.png"]
-    assert first["history_gallery"][0][1].startswith("tabby · 61.0% · ")
+    assert first["history_gallery"][0][1].startswith("tabby 61% · ")
     assert read(first["history_gallery"][0][0])[:2] == b"\xff\xd8"  # a JPEG thumbnail
     assert first["newer_btn"] == Update({"interactive": False})
     assert first["older_btn"] == Update({"interactive": True})
