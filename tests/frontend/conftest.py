@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,15 @@ def _value(value: Any) -> Any:
 
 def top_labels(label_output: dict[str, Any]) -> list[str]:
     return [item["label"] for item in label_output["confidences"]]
+
+
+def feedback_rows(html: str) -> list[list[str]]:
+    """The "My feedback" table's cells as text (the photo cell: 'thumbnail' or the file name)."""
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)[1:]:  # after the header row
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        rows.append(["thumbnail" if "<img" in c else unescape(re.sub(r"<[^>]+>", "", c)) for c in cells])
+    return rows
 
 
 @dataclass

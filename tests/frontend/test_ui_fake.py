@@ -6,8 +6,6 @@ the real gateway and model server in test_live.py.
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from frontend.text import model_line, readable
-from tests.frontend.conftest import FakeFrontend, outputs, top_labels
+from tests.frontend.conftest import FakeFrontend, feedback_rows, outputs, top_labels
 from tests.frontend.fake_gateway import TOP5
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # inside Gradio's queue
@@ -99,15 +97,6 @@ def test_bad_files_show_gateway_message(
     assert message in out["Classify message"]
     assert "Traceback" not in out["Classify message"]
     assert out["Top 5 labels"] in (None, {}) or not out["Top 5 labels"].get("confidences")
-
-
-def feedback_rows(html: str) -> list[list[str]]:
-    """The "My feedback" table's cells as text (the photo cell: 'thumbnail' or the file name)."""
-    rows = []
-    for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)[1:]:  # after the header row
-        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
-        rows.append(["thumbnail" if "<img" in c else unescape(re.sub(r"<[^>]+>", "", c)) for c in cells])
-    return rows
 
 
 def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
