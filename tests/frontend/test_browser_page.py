@@ -247,3 +247,16 @@ def test_history_pages_reopens_and_takes_feedback(
     (row,) = state.feedback[email]
     assert row["prediction_id"] == template["prediction_id"]
     assert row["feedback"] == "correct; comment: reopened from history"
+
+
+def test_an_example_classifies_and_removing_the_file_clears(
+    page: Page, fake_frontend: FakeFrontend, test_output_dir: Path
+) -> None:
+    register(page, fake_frontend.url)
+    page.get_by_text("chelsea.jpg", exact=True).click()
+    page.get_by_text("Model fake version 3").wait_for()
+    expect(page.locator("#photo img")).to_be_visible()
+    page.screenshot(path=test_output_dir / "frontend-example-classified.png", full_page=True)
+    page.locator("#upload").get_by_role("button", name="Clear").click()
+    expect(page.get_by_text("Model fake version 3")).to_be_hidden()
+    expect(page.locator("#photo")).to_be_hidden()
