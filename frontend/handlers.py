@@ -334,7 +334,7 @@ async def reopen(
     except GatewayError as exc:
         return {"history_msg": Message(exc.message)}
     photo = await ctx.files.write(session["email"], item.image_file_name, content)
-    source = item.original_file_name or item.image_file_name
+    source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
     line = model_line(
         item.model_name, item.model_version, item.score, cached=True, reopened_at=item.created_at
     )

@@ -202,6 +202,10 @@ async def test_reopen_a_past_prediction_and_give_feedback(
     (row,) = state.feedback["ann@example.com"]
     assert row["prediction_id"] == state.predictions[0]["prediction_id"]
 
+    odd_name = [{**page["history"]["items"][0], "original_file_name": "a`![x](http://x/y.png)`.png"}]
+    odd = await handlers.reopen(ctx, session, {"items": odd_name}, 0)
+    assert "Photo: `a'![x](http://x/y.png)'.png`" in odd["model_info"]  # the name cannot end the code span
+
     stale = await handlers.reopen(ctx, session, page["history"], 7)
     assert stale == {"history_msg": Message("That prediction is no longer listed; refresh the history.")}
 
