@@ -163,6 +163,7 @@ def live_gateway(
         "UPLOAD_DIR": str(folder / "uploads"),
         "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
         "SECRET_KEY": "frontend-tests-" + "x" * 32,
+        "SIGNUPS_PER_IP": "1000",  # every test registers its own users from 127.0.0.1
     }
     args = [
         PYTHON,

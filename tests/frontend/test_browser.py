@@ -36,6 +36,12 @@ def account(live_stack: LiveStack) -> tuple[str, str]:
     return email, password
 
 
+def screenshot(page: Page, path: Path) -> None:
+    """For a person to look at: let the event a tab switch started finish its fade first (asserts nothing)."""
+    page.wait_for_timeout(1000)
+    page.screenshot(path=path, full_page=True)
+
+
 def sign_in(page: Page, url: str, email: str, password: str) -> None:
     page.goto(url)
     page.get_by_label("Email").filter(visible=True).fill(email)
@@ -46,7 +52,10 @@ def sign_in(page: Page, url: str, email: str, password: str) -> None:
 
 def upload_and_read_labels(page: Page, photo: Path) -> list[str]:
     """Upload a photo, wait for the answer, return the labels shown (top first)."""
-    page.locator("input[type=file]").first.set_input_files(str(photo))
+    clear = page.locator("#upload").get_by_role("button", name="Clear")
+    if clear.is_visible():  # the box holds the last photo: remove it first, as a person would
+        clear.click()
+    page.locator("#upload input[type=file]").set_input_files(str(photo))
     page.get_by_text("Model tiny version 1").wait_for(timeout=TIMEOUT_MS)
     bars = page.locator("#top5 meter")
     return [bars.nth(i).get_attribute("aria-label") or "" for i in range(bars.count())]
@@ -89,7 +98,7 @@ def test_sign_in_classify_feedback_desktop(
             timeout=TIMEOUT_MS
         )
         assert page.locator("#my-feedback td.predicted").first.inner_text().strip() == labels[0]
-        page.screenshot(path=test_output_dir / "frontend-desktop-my-feedback.png", full_page=True)
+        screenshot(page, test_output_dir / "frontend-desktop-my-feedback.png")
 
         page.get_by_role("button", name="Sign out").click()
         page.get_by_text("You are signed out.").wait_for(timeout=TIMEOUT_MS)
@@ -152,7 +161,7 @@ def test_history_on_the_real_gateway(
         thumbs = page.locator("#history-gallery img")
         assert thumbs.count() >= 2
         assert thumbs.first.evaluate("i => i.naturalWidth") > 0
-        page.screenshot(path=test_output_dir / "frontend-live-history.png", full_page=True)
+        screenshot(page, test_output_dir / "frontend-live-history.png")
 
         thumbs.nth(1).click()  # the older of the two
         page.get_by_text("from your history").wait_for(timeout=TIMEOUT_MS)
@@ -161,7 +170,7 @@ def test_history_on_the_real_gateway(
         page.get_by_label("Comment (optional)").fill("reopened on the real gateway")
         page.get_by_role("button", name="Send feedback").click()
         page.get_by_text("Thank you, your feedback is saved.").wait_for(timeout=TIMEOUT_MS)
-        page.screenshot(path=test_output_dir / "frontend-live-history-reopened.png", full_page=True)
+        screenshot(page, test_output_dir / "frontend-live-history-reopened.png")
     finally:
         page.close()
 
