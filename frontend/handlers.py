@@ -182,7 +182,8 @@ async def classify_clicked(client: GatewayClient, session: Session, upload: Uplo
 
 def on_verdict(value: str | None) -> Updates:
     """Show the right-label box for "Wrong"; a choice answers any earlier "choose…" hint."""
-    return {"right_label": update(visible=value == WRONG), "feedback_msg": Message()}
+    shown = {"right_label": update(visible=value == WRONG)}
+    return {**shown, "feedback_msg": Message()} if value else shown
 
 
 async def _feedback_html(ctx: PageContext, session: dict[str, Any]) -> str:

@@ -256,7 +256,8 @@ def build_demo(
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )
-        el["verdict"].change(
+        # `input`, not `change`: a person's choice, not the reset after sending (it would hide the thanks)
+        el["verdict"].input(
             wire(handlers.on_verdict), inputs=el["verdict"], api_visibility="private", **common
         )
         c.send.click(

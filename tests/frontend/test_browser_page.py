@@ -128,6 +128,13 @@ def test_the_choose_hint_goes_once_chosen(
     page.get_by_label("Correct").check()
     expect(hint).to_be_hidden()
     page.screenshot(path=test_output_dir / "frontend-hint-cleared.png", full_page=True)
+    page.get_by_role("button", name="Send feedback").click()
+    thanks = page.get_by_text("Thank you, your feedback is saved.")
+    thanks.wait_for()
+    page.wait_for_timeout(1000)  # the form's reset must not take the thanks away
+    expect(thanks).to_be_visible()
+    expect(page.get_by_label("Correct")).not_to_be_checked()
+    page.screenshot(path=test_output_dir / "frontend-feedback-sent.png", full_page=True)
 
 
 def test_sign_out_then_a_new_user_starts_on_classify(

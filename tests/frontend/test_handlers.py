@@ -126,6 +126,7 @@ def test_choosing_a_verdict_clears_the_hint() -> None:
     wrong = handlers.on_verdict("Wrong")
     assert wrong == {"right_label": Update({"visible": True}), "feedback_msg": Message()}
     assert handlers.on_verdict("Correct")["right_label"] == Update({"visible": False})
+    assert "feedback_msg" not in handlers.on_verdict(None)  # a reset keeps "Thank you…"
 
 
 async def test_feedback_table_thumbnail_readable_and_escaped(ctx: PageContext, tmp_path: Path) -> None:
