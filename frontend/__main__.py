@@ -9,7 +9,8 @@ import gradio as gr
 from frontend.assets import load_labels, make_examples
 from frontend.config import get_settings
 from frontend.gateway_client import GatewayClient
-from frontend.ui import CSS, build_demo
+from frontend.style import CSS
+from frontend.ui import build_demo
 
 log = logging.getLogger("frontend")
 
@@ -21,7 +22,7 @@ def main() -> None:
     examples = make_examples()
     log.info("gateway %s; %d labels; %d example photos", settings.gateway_url, len(labels), len(examples))
     client = GatewayClient(settings.gateway_url, settings.gateway_timeout)
-    demo = build_demo(client, labels, examples)
+    demo = build_demo(client, labels, examples, demo_login=settings.show_demo_login())
     demo.queue(default_concurrency_limit=settings.frontend_concurrency)
     demo.launch(theme=gr.themes.Soft(), css=CSS, max_file_size=f"{settings.frontend_max_file_mb}mb")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +28,28 @@ class Settings(BaseSettings):
     frontend_concurrency: int = Field(
         16, ge=1, description="Events served at once; handlers only wait on the gateway, so this can be high."
     )
+
+    demo_login_hint: bool | None = Field(
+        None,
+        description="Show the demo login (admin@example.com / admin) on the sign-in page. By default only "
+        "when GATEWAY_URL is on this machine: the gateway accepts the demo password only while it binds "
+        "loopback.",
+    )
+
+    def show_demo_login(self) -> bool:
+        if self.demo_login_hint is not None:
+            return self.demo_login_hint
+        return is_loopback(self.gateway_url)
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

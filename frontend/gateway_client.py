@@ -76,6 +76,56 @@ class Prediction:
         )
 
 
+@dataclass(frozen=True)
+class PastPrediction:
+    """One entry of `GET /model/predictions` (the caller's history)."""
+
+    prediction_id: int
+    image_file_name: str
+    original_file_name: str | None
+    prediction: str
+    score: float
+    top_k: list[tuple[str, float]]
+    model_name: str
+    model_version: str
+    created_at: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PastPrediction:
+        model = data.get("model") or {}
+        return cls(
+            prediction_id=int(data["prediction_id"]),
+            image_file_name=str(data["image_file_name"]),
+            original_file_name=data.get("original_file_name") or None,
+            prediction=str(data["prediction"]),
+            score=float(data["score"]),
+            top_k=[(str(item["label"]), float(item["score"])) for item in data.get("top_k") or []],
+            model_name=str(model.get("name", "")),
+            model_version=str(model.get("version", "")),
+            created_at=str(data.get("created_at") or ""),
+        )
+
+    def as_prediction(self) -> Prediction:
+        top_k = self.top_k or [(self.prediction, self.score)]
+        return Prediction(
+            self.prediction,
+            self.score,
+            self.image_file_name,
+            top_k,
+            self.model_name,
+            self.model_version,
+            cached=True,
+        )
+
+
+@dataclass(frozen=True)
+class PredictionPage:
+    items: list[PastPrediction]
+    total: int
+    limit: int
+    offset: int
+
+
 def _field_errors(detail: list[Any]) -> str:
     """FastAPI's 422 list -> 'Password must be at least 4 characters long. Email: value is not …'."""
     sentences = []
@@ -135,6 +185,15 @@ class GatewayClient:
         await self._http.aclose()
 
     async def _request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> Any:
+        response = await self._send(method, url, token, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GatewayError(
+                "The service sent an answer that could not be read.", response.status_code
+            ) from exc
+
+    async def _send(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = await self._http.request(method, url, headers=headers, **kwargs)
@@ -149,12 +208,7 @@ class GatewayClient:
             raise SessionExpiredError("Your session has expired. Please sign in again.", 401)
         if response.is_error:
             raise GatewayError(error_message(response), response.status_code)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise GatewayError(
-                "The service sent an answer that could not be read.", response.status_code
-            ) from exc
+        return response
 
     async def register(self, name: str, email: str, password: str) -> User:
         data = await self._request(
@@ -195,3 +249,20 @@ class GatewayClient:
     async def list_feedback(self, token: str) -> list[dict[str, Any]]:
         data = await self._request("GET", "/feedback/", token)
         return list(data) if isinstance(data, list) else list(data.get("items", []))
+
+    async def list_predictions(self, token: str, limit: int = 20, offset: int = 0) -> PredictionPage:
+        """The caller's past predictions, newest first."""
+        data = await self._request(
+            "GET", "/model/predictions", token, params={"limit": limit, "offset": offset}
+        )
+        return PredictionPage(
+            items=[PastPrediction.from_json(item) for item in data.get("items") or []],
+            total=int(data.get("total") or 0),
+            limit=int(data.get("limit") or limit),
+            offset=int(data.get("offset") or offset),
+        )
+
+    async def prediction_image(self, token: str, prediction_id: int) -> bytes:
+        """The photo of one of the caller's own predictions, as uploaded."""
+        response = await self._send("GET", f"/model/predictions/{int(prediction_id)}/image", token)
+        return response.content

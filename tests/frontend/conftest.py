@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from gradio_client import Client
+from playwright.sync_api import Browser, sync_playwright
 
 from frontend.assets import make_examples
 from frontend.gateway_client import GatewayClient
@@ -43,6 +47,15 @@ def top_labels(label_output: dict[str, Any]) -> list[str]:
     return [item["label"] for item in label_output["confidences"]]
 
 
+def feedback_rows(html: str) -> list[list[str]]:
+    """The "My feedback" table's cells as text (the photo cell: 'thumbnail' or the file name)."""
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)[1:]:  # after the header row
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        rows.append(["thumbnail" if "<img" in c else unescape(re.sub(r"<[^>]+>", "", c)) for c in cells])
+    return rows
+
+
 @dataclass
 class FakeFrontend:
     url: str
@@ -63,7 +76,7 @@ def fake_frontend(example_photos: list[Path]) -> Iterator[FakeFrontend]:
     """The real page, launched in this process, talking to an in-memory fake gateway."""
     state = FakeState()
     gateway = GatewayClient("http://fake-gateway", transport=httpx.ASGITransport(app=create_app(state)))
-    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos)
+    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos, demo_login=True)
     demo.queue(default_concurrency_limit=8)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
@@ -145,7 +158,10 @@ def live_gateway(
         database_url=f"sqlite+aiosqlite:///{folder / 'gw.db'}",
         upload_dir=folder / "uploads",
         secret_key="frontend-tests-" + "x" * 32,
-        env={"MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES)},
+        env={
+            "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
+            "SIGNUPS_PER_IP": "1000",  # every test registers its own users from 127.0.0.1
+        },
     )
     url = f"http://{LOCAL}:{live_gateway_port}"
     gateway = LiveGateway(url, command.args, dict(command.env), folder / "gateway.log")
@@ -162,3 +178,31 @@ def live_stack(live_frontend: tuple[Service, str], live_gateway: LiveGateway) ->
     service, url = live_frontend
     service.wait_ready(lambda: http_ok(url), timeout=120, what="frontend")
     return LiveStack(live_gateway.url, url)
+
+
+# --- a real Chromium for the browser tests (test_browser*.py) ---
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NO_CHROMIUM = (
+    f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (or set CHROMIUM_PATH) "
+    "to run the real-browser tests"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an event loop that the async tests must not run under."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, Response, UploadFile
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
@@ -41,6 +41,8 @@ class FakeState:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> email
     feedback: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    predictions: list[dict[str, Any]] = field(default_factory=list)  # every user's, oldest first
+    images: dict[str, bytes] = field(default_factory=dict)  # image_file_name -> bytes
     predict_status: int | None = None  # force an error answer from /model/predict
 
     def expire_all_tokens(self) -> None:
@@ -104,6 +106,20 @@ def create_app(state: FakeState | None = None) -> FastAPI:
         name = hashlib.md5(content).hexdigest() + ext
         cached = name in state.seen
         state.seen.add(name)
+        state.images[name] = content
+        state.predictions.append(
+            {
+                "prediction_id": len(state.predictions) + 1,
+                "owner": email,
+                "image_file_name": name,
+                "original_file_name": file.filename,
+                "prediction": TOP5[0][0],
+                "score": TOP5[0][1],
+                "top_k": [{"label": label, "score": score} for label, score in TOP5],
+                "model": {"name": "fake", "version": 3},
+                "created_at": datetime.now(UTC).isoformat(),
+            }
+        )
         return {
             "success": True,
             "prediction": TOP5[0][0],
@@ -116,8 +132,12 @@ def create_app(state: FakeState | None = None) -> FastAPI:
 
     @app.post("/feedback/", status_code=201)
     async def add_feedback(email: Email, body: FeedbackIn) -> dict[str, Any]:
+        own = [p for p in mine(email) if p["image_file_name"] == body.image_file_name]
+        if not own:
+            raise HTTPException(404, "No prediction of yours has this image_file_name.")
         row = {
             "id": sum(map(len, state.feedback.values())) + 1,
+            "prediction_id": own[0]["prediction_id"],
             **body.model_dump(),
             "created_at": datetime.now(UTC).isoformat(),
         }
@@ -127,5 +147,26 @@ def create_app(state: FakeState | None = None) -> FastAPI:
     @app.get("/feedback/")
     async def list_feedback(email: Email) -> list[dict[str, Any]]:
         return state.feedback.get(email, [])
+
+    def mine(email: str) -> list[dict[str, Any]]:
+        """The caller's predictions, newest first."""
+        return [p for p in reversed(state.predictions) if p["owner"] == email]
+
+    @app.get("/model/predictions")
+    async def predictions(
+        email: Email,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        rows = mine(email)
+        items = [{k: v for k, v in p.items() if k != "owner"} for p in rows[offset : offset + limit]]
+        return {"items": items, "total": len(rows), "limit": limit, "offset": offset}
+
+    @app.get("/model/predictions/{prediction_id}/image")
+    async def prediction_image(email: Email, prediction_id: int) -> Response:
+        for p in mine(email):
+            if p["prediction_id"] == prediction_id:
+                return Response(state.images[p["image_file_name"]], media_type="image/jpeg")
+        raise HTTPException(404, "Prediction not found.")
 
     return app

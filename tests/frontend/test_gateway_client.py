@@ -121,12 +121,40 @@ async def test_expired_token(
         await gateway.list_feedback(token)
 
 
-async def test_feedback_round_trip(gateway: GatewayClient, token: str) -> None:
+async def test_feedback_round_trip(gateway: GatewayClient, token: str, tmp_path: Path) -> None:
+    with pytest.raises(GatewayError) as info:  # not one of this user's predictions
+        await gateway.send_feedback(
+            token, score=0.61, predicted_class="tabby", image_file_name="abc.png", feedback="correct"
+        )
+    assert info.value.status == 404
+    pred = await gateway.predict(token, png_file(tmp_path))
     row = await gateway.send_feedback(
-        token, score=0.61, predicted_class="tabby", image_file_name="abc.png", feedback="correct"
+        token,
+        score=pred.score,
+        predicted_class=pred.prediction,
+        image_file_name=pred.image_file_name,
+        feedback="correct",
     )
     assert row["predicted_class"] == "tabby"
     assert [item["feedback"] for item in await gateway.list_feedback(token)] == ["correct"]
+
+
+async def test_history_and_its_images(gateway: GatewayClient, token: str, tmp_path: Path) -> None:
+    first = png_file(tmp_path, "first.png")
+    await gateway.predict(token, first)
+    await gateway.predict(token, png_file(tmp_path, "second.png"), "second.png")
+    page = await gateway.list_predictions(token, limit=1, offset=1)
+    assert (page.total, page.limit, page.offset) == (2, 1, 1)
+    (item,) = page.items
+    assert item.original_file_name == "first.png"  # newest first: the first one is on page 2
+    assert item.top_k[0] == ("tabby", 0.61)
+    assert (item.model_name, item.model_version) == ("fake", "3")
+    assert await gateway.prediction_image(token, item.prediction_id) == first.read_bytes()
+    await gateway.register("Bob", "bob@example.com", "pw")
+    bob = await gateway.login("bob@example.com", "pw")
+    with pytest.raises(GatewayError) as info:
+        await gateway.prediction_image(bob, item.prediction_id)
+    assert info.value.status == 404
 
 
 async def test_model_unavailable(

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.frontend.conftest import FakeFrontend, outputs, top_labels
+from frontend.text import model_line, readable
+from tests.frontend.conftest import FakeFrontend, feedback_rows, outputs, top_labels
 from tests.frontend.fake_gateway import TOP5
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # inside Gradio's queue
@@ -68,7 +69,8 @@ def test_classify_then_cached(fake_frontend: FakeFrontend, example_photos: list[
     register(client, "Ed", "ed@example.com")
     photo = handle_file(str(example_photos[1]))
     first = outputs(client, "/classify", photo)
-    assert top_labels(first["Top 5 labels"]) == [label for label, _ in TOP5]
+    assert top_labels(first["Top 5 labels"]) == [readable(label) for label, _ in TOP5]
+    assert "tiger cat" in top_labels(first["Top 5 labels"])  # readable names; the API keeps tiger_cat
     assert first["Top 5 labels"]["confidences"][0]["confidence"] == pytest.approx(TOP5[0][1])
     assert first["Model"] == "Model **fake** version **3** · computed now"
     assert first["Classify message"] == ""
@@ -100,6 +102,7 @@ def test_bad_files_show_gateway_message(
 def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
     client = fake_frontend.client()
     register(client, "Gus", "gus@example.com")
+    assert "No feedback yet." in outputs(client, "/my_feedback")["My feedback"]
     early = outputs(client, "/send_feedback", "Correct", None, "")
     assert early["Feedback message"] == "Classify a photo first."
     shown = outputs(client, "/classify", handle_file(str(example_photos[0])))
@@ -109,22 +112,36 @@ def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: l
     assert sent["Feedback message"] == "Thank you, your feedback is saved."
     assert sent["Is the top label right?"] is None
     assert sent["Comment (optional)"] == ""
-    (row,) = sent["My feedback"]["data"]
+    (row,) = feedback_rows(sent["My feedback"])
     (stored,) = fake_frontend.state.feedback["gus@example.com"]
+    assert stored["feedback"] == "wrong; right label: Egyptian_cat; comment: ears look Egyptian"
     assert row == [
         stored["created_at"][:10] + " " + stored["created_at"][11:16],
-        stored["image_file_name"],
+        "thumbnail",
         "tabby",
         "61.0%",
-        "wrong; right label: Egyptian_cat; comment: ears look Egyptian",
+        "wrong; right label: Egyptian cat; comment: ears look Egyptian",
     ]
     assert shown["Top 5 labels"]["label"] == "tabby"
     listed = outputs(client, "/my_feedback")
-    assert listed["My feedback"]["data"] == [row]
+    assert feedback_rows(listed["My feedback"]) == [row]
 
     outputs(client, "/send_feedback", "Correct", None, "second")
-    newest_first = outputs(client, "/my_feedback")["My feedback"]["data"]
+    newest_first = feedback_rows(outputs(client, "/my_feedback")["My feedback"])
     assert [r[4] for r in newest_first] == ["correct; comment: second", row[4]]
+
+
+def test_history_lists_my_predictions(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
+    client = fake_frontend.client()
+    register(client, "Hy", "hy@example.com")
+    assert "No predictions yet" in outputs(client, "/history")["History"]
+    for photo in example_photos[:2]:
+        outputs(client, "/classify", handle_file(str(photo)))
+    out = outputs(client, "/history")
+    assert out["History"].startswith("Predictions 1–2 of 2, newest first.")
+    captions = [item["caption"] for item in out["Past predictions"]]
+    assert len(captions) == 2
+    assert all(c.startswith("tabby 61% · ") for c in captions)
 
 
 def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
@@ -133,8 +150,9 @@ def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list
     register(ivy, "Ivy", "ivy@example.com")
     outputs(hal, "/classify", handle_file(str(example_photos[2])))
     outputs(hal, "/send_feedback", "Correct", None, "hal's note")
-    assert outputs(ivy, "/my_feedback")["My feedback"]["data"] == []
-    assert [r[4] for r in outputs(hal, "/my_feedback")["My feedback"]["data"]] == [
+    assert feedback_rows(outputs(ivy, "/my_feedback")["My feedback"]) == []
+    assert "No predictions yet" in outputs(ivy, "/history")["History"]
+    assert [r[4] for r in feedback_rows(outputs(hal, "/my_feedback")["My feedback"])] == [
         "correct; comment: hal's note"
     ]
 
@@ -156,7 +174,7 @@ def test_sign_out(fake_frontend: FakeFrontend) -> None:
     client = fake_frontend.client()
     register(client, "Kim", "kim@example.com")
     out = outputs(client, "/sign_out")
-    assert out[MESSAGE] == "You are signed out."
+    assert out[MESSAGE] == "You are signed out."  # in the neutral colour: see test_handlers
     assert out[SIGNED_IN] == ""
     assert outputs(client, "/my_feedback")[MESSAGE] == "Please sign in first."
 
@@ -173,13 +191,8 @@ def test_token_never_reaches_the_page(fake_frontend: FakeFrontend, example_photo
 
 def test_low_confidence_is_said_in_words() -> None:
     """Scores under 1% show as '0%' bars; the model line must then say the model is unsure."""
-    from frontend.gateway_client import Prediction
-    from frontend.ui import _model_line
-
-    unsure = Prediction("hen", 0.0012, "x.png", [("hen", 0.0012)], "tiny", "1", cached=True)
-    assert _model_line(unsure) == (
+    assert model_line("tiny", "1", 0.0012, cached=True) == (
         "Model **tiny** version **1** · answered from the cache  \n"
         "The model is unsure about this photo: its best guess scores only 0.12%."
     )
-    sure = Prediction("tabby", 0.61, "x.png", [("tabby", 0.61)], "tiny", "1", cached=False)
-    assert "unsure" not in _model_line(sure)
+    assert "unsure" not in model_line("tiny", "1", 0.61, cached=False)

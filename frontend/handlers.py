@@ -1,0 +1,364 @@
+"""What each event on the page does: plain async functions of (page context, inputs) -> `Updates`.
+
+They talk to the gateway through `GatewayClient` only and never import Gradio; `frontend.ui` lays out the
+page and wires these to its events. The token lives in the per-browser-session `session` value; it is never
+put in the URL, an element the person sees, or the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from frontend.gateway_client import (
+    GatewayClient,
+    GatewayError,
+    PastPrediction,
+    Prediction,
+    SessionExpiredError,
+)
+from frontend.images import ImageFiles, thumbnail
+from frontend.text import CORRECT, WRONG, feedback_text, model_line, readable
+from frontend.updates import Message, Updates, update
+from frontend.views import feedback_table, history_caption, history_info
+
+log = logging.getLogger(__name__)
+
+HISTORY_PAGE = 20
+THUMBNAIL_FETCHES = 4  # at once, per page shown
+CLASSIFY_TAB, SIGN_IN_TAB = "classify", "sign-in"
+
+Session = dict[str, Any] | None  # {"token", "name", "email"} while signed in
+Upload = tuple[Path, str] | None  # (file on disk, the name it was uploaded under)
+
+
+@dataclass
+class PageContext:
+    client: GatewayClient
+    files: ImageFiles
+
+
+# --- the views every handler builds on ---
+
+
+def cleared_results(message: str = "") -> Updates:
+    return {
+        "last": None,
+        "photo": update(value=None, visible=False),
+        "result": None,
+        "model_info": "",
+        "classify_msg": Message(message),
+        "feedback_box": update(visible=False),
+        "feedback_msg": Message(),
+        "verdict": None,
+        "right_label": update(value=None, visible=False),
+        "comment": "",
+    }
+
+
+def history_reset() -> Updates:
+    return {
+        "history": None,
+        "history_gallery": None,
+        "history_info": "",
+        "history_msg": Message(),
+        "newer_btn": update(interactive=False),
+        "older_btn": update(interactive=False),
+    }
+
+
+def signed_out_view(message: str = "", kind: str = "error") -> Updates:
+    return {
+        "session": None,
+        "signed_out": update(visible=True),
+        "signed_in": update(visible=False),
+        "auth_msg": Message(message, kind),  # type: ignore[arg-type]
+        "auth_tabs": update(selected=SIGN_IN_TAB),
+        "email": "",  # nothing of the last person is left in the forms
+        "password": "",
+        "reg_name": "",
+        "reg_email": "",
+        "reg_password": "",
+        "who": "",
+        "upload": None,
+        "feedback_table": "",
+        **history_reset(),
+        **cleared_results(),
+    }
+
+
+async def open_session(client: GatewayClient, token: str) -> Updates:
+    user = await client.me(token)
+    return {
+        "session": {"token": token, "name": user.name, "email": user.email},
+        "signed_out": update(visible=False),
+        "signed_in": update(visible=True),
+        "auth_msg": Message(),
+        "who": f"Signed in as **{user.name}** `{user.email}`",  # code span: no mailto link
+        "tabs": update(selected=CLASSIFY_TAB),  # a new session starts on Classify, whoever was here before
+        "upload": None,
+        "feedback_table": "",
+        **history_reset(),
+        **cleared_results(),
+    }
+
+
+def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
+    return {
+        **cleared_results(),
+        "last": {
+            "prediction": pred.prediction,
+            "score": pred.score,
+            "image_file_name": pred.image_file_name,
+        },
+        "photo": update(value=str(photo), visible=True),
+        "result": {readable(label): score for label, score in pred.top_k},
+        "model_info": model_text,
+        "feedback_box": update(visible=True),
+    }
+
+
+# --- signing in and out ---
+
+
+async def sign_in(client: GatewayClient, email: str | None, password: str | None) -> Updates:
+    if not (email or "").strip() or not password:
+        return {"auth_msg": Message("Enter your email and password.")}
+    try:
+        token = await client.login((email or "").strip(), password)
+        return {**await open_session(client, token), "password": ""}
+    except GatewayError as exc:
+        return {"auth_msg": Message(exc.message)}
+
+
+async def register(
+    client: GatewayClient, name: str | None, email: str | None, password: str | None
+) -> Updates:
+    if not (name or "").strip() or not (email or "").strip() or not password:
+        return {"auth_msg": Message("Enter your name, email and a password.")}
+    try:
+        await client.register((name or "").strip(), (email or "").strip(), password)
+        token = await client.login((email or "").strip(), password)
+        return {**await open_session(client, token), "reg_password": ""}
+    except GatewayError as exc:
+        return {"auth_msg": Message(exc.message)}
+
+
+def sign_out() -> Updates:
+    return signed_out_view("You are signed out.", kind="info")
+
+
+# --- classify and feedback ---
+
+
+async def classify(client: GatewayClient, session: Session, upload: Upload) -> Updates:
+    """A photo was uploaded (or an example picked): the gateway decides whether it is acceptable."""
+    if upload is None:
+        return cleared_results()
+    if not session:
+        return signed_out_view("Please sign in first.")
+    path, name = upload
+    try:
+        pred = await client.predict(session["token"], path, name)
+    except SessionExpiredError as exc:
+        return signed_out_view(exc.message)
+    except GatewayError as exc:
+        return cleared_results(exc.message)
+    except OSError:
+        log.exception("cannot read the uploaded file")
+        return cleared_results("The uploaded file could not be read; please upload it again.")
+    line = model_line(pred.model_name, pred.model_version, pred.score, cached=pred.cached)
+    return shown_prediction(pred, path, line)
+
+
+async def classify_clicked(client: GatewayClient, session: Session, upload: Upload) -> Updates:
+    if session and upload is None:
+        return cleared_results("Drop a photo in the box above, or pick one of the examples.")
+    return await classify(client, session, upload)
+
+
+def on_verdict(value: str | None) -> Updates:
+    """Show the right-label box for "Wrong"; a choice answers any earlier "choose…" hint."""
+    shown = {"right_label": update(visible=value == WRONG)}
+    return {**shown, "feedback_msg": Message()} if value else shown
+
+
+async def _feedback_html(ctx: PageContext, session: dict[str, Any]) -> str:
+    items = await ctx.client.list_feedback(session["token"])
+    ids = [int(i["prediction_id"]) for i in items if isinstance(i.get("prediction_id"), int)]
+    return feedback_table(items, await thumbnails(ctx, session, ids))
+
+
+async def load_feedback(ctx: PageContext, session: Session) -> Updates:
+    if not session:
+        return signed_out_view("Please sign in first.")
+    try:
+        return {"feedback_table": await _feedback_html(ctx, session)}
+    except SessionExpiredError as exc:
+        return signed_out_view(exc.message)
+    except GatewayError as exc:
+        return {"feedback_list_msg": Message(exc.message)}
+
+
+async def send_feedback(
+    ctx: PageContext,
+    session: Session,
+    shown: dict[str, Any] | None,
+    verdict: str | None,
+    right_label: str | None,
+    comment: str | None,
+) -> Updates:
+    if not session:
+        return signed_out_view("Please sign in first.")
+    if not shown:
+        return {"feedback_msg": Message("Classify a photo first.")}
+    if verdict not in (CORRECT, WRONG):
+        return {"feedback_msg": Message("Choose whether the top label is correct or wrong.")}
+    try:
+        await ctx.client.send_feedback(
+            session["token"],
+            score=shown["score"],
+            predicted_class=shown["prediction"],
+            image_file_name=shown["image_file_name"],
+            feedback=feedback_text(verdict, right_label, comment),
+        )
+        table = await _feedback_html(ctx, session)
+    except SessionExpiredError as exc:
+        return signed_out_view(exc.message)
+    except GatewayError as exc:
+        return {"feedback_msg": Message(exc.message)}
+    return {
+        "feedback_msg": Message("Thank you, your feedback is saved.", "ok"),
+        "feedback_table": table,
+        "verdict": None,
+        "right_label": update(value=None, visible=False),
+        "comment": "",
+    }
+
+
+# --- history ---
+
+
+async def thumbnails(ctx: PageContext, session: dict[str, Any], ids: list[int]) -> dict[int, bytes | None]:
+    """Thumbnails of the caller's own predictions; None for one the gateway no longer has."""
+    user = session["email"]
+    found: dict[int, bytes | None] = {}
+    missing = []
+    for prediction_id in dict.fromkeys(ids):
+        hit, jpeg = ctx.files.cached_thumbnail(user, prediction_id)
+        if hit:
+            found[prediction_id] = jpeg
+        else:
+            missing.append(prediction_id)
+    gate = asyncio.Semaphore(THUMBNAIL_FETCHES)
+
+    async def fetch(prediction_id: int) -> None:
+        async with gate:
+            try:
+                content = await ctx.client.prediction_image(session["token"], prediction_id)
+            except SessionExpiredError:
+                raise
+            except GatewayError as exc:
+                log.info("no photo for prediction %s: %s", prediction_id, exc.message)
+                found[prediction_id] = None  # not kept: it may be a passing failure
+                return
+        jpeg = await asyncio.to_thread(thumbnail, content)
+        ctx.files.keep_thumbnail(user, prediction_id, jpeg)
+        found[prediction_id] = jpeg
+
+    await asyncio.gather(*(fetch(i) for i in missing))
+    return found
+
+
+async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> Updates:
+    if not session:
+        return signed_out_view("Please sign in first.")
+    offset = max(0, int(offset))
+    try:
+        page = await ctx.client.list_predictions(session["token"], HISTORY_PAGE, offset)
+        if not page.items and offset > 0:  # the last page emptied meanwhile: show the first
+            return await load_history(ctx, session, 0)
+        thumbs = await thumbnails(ctx, session, [item.prediction_id for item in page.items])
+        gallery = []
+        for item in page.items:
+            jpeg = thumbs.get(item.prediction_id)
+            if jpeg is None:
+                continue  # Gradio's gallery needs an image; the count below still says how many
+            path = await ctx.files.write(session["email"], f"thumb-{item.prediction_id}.jpg", jpeg)
+            gallery.append((str(path), history_caption(item)))
+    except SessionExpiredError as exc:
+        return signed_out_view(exc.message)
+    except GatewayError as exc:
+        return {"history_msg": Message(exc.message)}
+    shown = [item for item in page.items if thumbs.get(item.prediction_id) is not None]
+    return {
+        "history": {
+            "offset": page.offset,
+            "total": page.total,
+            "items": [_past_to_state(item) for item in shown],
+        },
+        "history_gallery": gallery,
+        "history_info": history_info(page.offset, len(page.items), page.total),
+        "history_msg": Message(),
+        "newer_btn": update(interactive=page.offset > 0),
+        "older_btn": update(interactive=page.offset + len(page.items) < page.total),
+    }
+
+
+async def history_newer(ctx: PageContext, session: Session, history: dict[str, Any] | None) -> Updates:
+    offset = (history or {}).get("offset", 0)
+    return await load_history(ctx, session, max(0, offset - HISTORY_PAGE))
+
+
+async def history_older(ctx: PageContext, session: Session, history: dict[str, Any] | None) -> Updates:
+    offset = (history or {}).get("offset", 0)
+    return await load_history(ctx, session, offset + HISTORY_PAGE)
+
+
+async def reopen(
+    ctx: PageContext, session: Session, history: dict[str, Any] | None, index: int | None
+) -> Updates:
+    """Show a past prediction on the Classify tab again, its photo and top 5, ready for feedback."""
+    if not session:
+        return signed_out_view("Please sign in first.")
+    items = (history or {}).get("items") or []
+    if index is None or not 0 <= int(index) < len(items):
+        return {"history_msg": Message("That prediction is no longer listed; refresh the history.")}
+    item = _past_from_state(items[int(index)])
+    try:
+        content = await ctx.client.prediction_image(session["token"], item.prediction_id)
+    except SessionExpiredError as exc:
+        return signed_out_view(exc.message)
+    except GatewayError as exc:
+        return {"history_msg": Message(exc.message)}
+    photo = await ctx.files.write(session["email"], item.image_file_name, content)
+    source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
+    line = model_line(
+        item.model_name, item.model_version, item.score, cached=True, reopened_at=item.created_at
+    )
+    return {
+        **shown_prediction(item.as_prediction(), photo, f"{line}  \nPhoto: `{source}`"),
+        "upload": None,
+        "tabs": update(selected=CLASSIFY_TAB),
+        "history_msg": Message(),
+    }
+
+
+def _past_to_state(item: PastPrediction) -> dict[str, Any]:
+    return {
+        "prediction_id": item.prediction_id,
+        "image_file_name": item.image_file_name,
+        "original_file_name": item.original_file_name,
+        "prediction": item.prediction,
+        "score": item.score,
+        "top_k": [{"label": label, "score": score} for label, score in item.top_k],
+        "model": {"name": item.model_name, "version": item.model_version},
+        "created_at": item.created_at,
+    }
+
+
+def _past_from_state(data: dict[str, Any]) -> PastPrediction:
+    return PastPrediction.from_json(data)

@@ -1,0 +1,24 @@
+"""The page's CSS: message colours, readable (not monospace) labels, the feedback table."""
+
+CSS = """
+#signed-in-as { align-self: center; }
+#signed-in-as p { margin: 0; }
+.status-error p { color: var(--error-text-color); font-weight: 600; }
+.status-ok p { color: var(--color-accent); font-weight: 600; }
+.status-info p { color: var(--body-text-color); font-weight: 600; }
+#top5, #top5 * { font-family: var(--font); }
+#demo-login p { color: var(--body-text-color-subdued); }
+.feedback-list { overflow-x: auto; }
+.feedback-list table { width: 100%; border-collapse: collapse; table-layout: auto; }
+.feedback-list th, .feedback-list td {
+  text-align: left; vertical-align: top; padding: 6px 8px;
+  border-bottom: 1px solid var(--border-color-primary);
+}
+.feedback-list td.feedback { white-space: normal; overflow-wrap: anywhere; min-width: 12em; }
+.feedback-list td.when, .feedback-list td.score { white-space: nowrap; }
+.feedback-list img.thumb { width: 72px; height: 72px; object-fit: cover; border-radius: 6px; display: block; }
+.feedback-list .file-name { overflow-wrap: anywhere; font-size: 0.85em; }
+#history-gallery .fixed-height { max-height: none; min-height: 0; }
+#history-gallery .grid-wrap { overflow-y: visible; }
+.empty-hint { color: var(--body-text-color-subdued); padding: 12px 0; }
+"""

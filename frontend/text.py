@@ -1,0 +1,69 @@
+"""How labels, times, scores and feedback read on the page (the API keeps the original label names)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+CORRECT, WRONG = "Correct", "Wrong"
+UNSURE_BELOW = 0.05  # a top score this low shows as "0%" bars: say so in words
+
+
+def readable(label: str) -> str:
+    """'Eskimo_dog' -> 'Eskimo dog': ImageNet's identifiers as words (the identifier itself is kept)."""
+    return " ".join(str(label).replace("_", " ").split())
+
+
+def label_choices(labels: list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices: readable name shown, original identifier as the value sent to the gateway."""
+    return [(readable(label), label) for label in labels]
+
+
+def when(value: Any) -> str:
+    """'2026-11-27T08:26:01.123+00:00' -> '2026-11-27 08:26' (what a person reads; UTC as stored)."""
+    text = str(value or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 else text
+
+
+def short_when(value: Any) -> str:
+    """'2026-11-27T08:26:01+00:00' -> 'Nov 27, 08:26' (fits under a thumbnail)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return when(value)
+    return moment.strftime("%b %d, %H:%M")
+
+
+def percent(score: Any) -> str:
+    return f"{float(score):.1%}" if isinstance(score, int | float) else str(score or "")
+
+
+def feedback_text(verdict: str, right_label: str | None, comment: str | None) -> str:
+    """What is stored as the feedback: 'wrong; right label: Egyptian_cat; comment: …' (label as its id)."""
+    parts = [verdict.lower()]
+    if verdict == WRONG and right_label and right_label.strip():
+        parts.append(f"right label: {right_label.strip()}")
+    if comment and comment.strip():
+        parts.append(f"comment: {comment.strip()}")
+    return "; ".join(parts)
+
+
+_RIGHT_LABEL = re.compile(r"(right label: )([^;]*)")
+
+
+def feedback_display(stored: str) -> str:
+    """The stored feedback as a person reads it: the right label's identifier made readable."""
+    return _RIGHT_LABEL.sub(lambda m: m.group(1) + readable(m.group(2)), str(stored or ""), count=1)
+
+
+def model_line(name: str, version: str, score: float, *, cached: bool, reopened_at: str | None = None) -> str:
+    if reopened_at is not None:
+        source = f"from your history, {when(reopened_at)} UTC"
+    else:
+        source = "answered from the cache" if cached else "computed now"
+    version_text = f" version **{version}**" if version else ""
+    line = f"Model **{name or 'unknown'}**{version_text} · {source}"
+    if score < UNSURE_BELOW:
+        line += f"  \nThe model is unsure about this photo: its best guess scores only {score:.2%}."
+    return line

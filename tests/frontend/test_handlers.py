@@ -1,0 +1,255 @@
+"""The page's handlers as plain functions, without Gradio: a `GatewayClient` on the in-memory fake gateway.
+
+What the person sees through Gradio is tested in test_ui_fake.py (gradio_client) and test_browser.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from frontend import handlers
+from frontend.gateway_client import GatewayClient
+from frontend.handlers import PageContext
+from frontend.images import ImageFiles
+from frontend.updates import Message, Update
+from tests.frontend.fake_gateway import FakeState, create_app
+
+
+@pytest.fixture
+def state() -> FakeState:
+    return FakeState()
+
+
+@pytest.fixture
+async def ctx(state: FakeState, tmp_path: Path) -> AsyncIterator[PageContext]:
+    client = GatewayClient("http://fake", transport=httpx.ASGITransport(app=create_app(state)))
+    yield PageContext(client, ImageFiles(tmp_path / "files"))
+    await client.aclose()
+
+
+async def signed_in(ctx: PageContext, name: str = "Ann", email: str = "ann@example.com") -> dict[str, Any]:
+    out = await handlers.register(ctx.client, name, email, "pw-123")
+    assert out["auth_msg"] == Message()
+    return out["session"]
+
+
+def photo(folder: Path, name: str = "cat.png", colour: tuple[int, int, int] = (200, 120, 40)) -> Path:
+    path = folder / name
+    Image.new("RGB", (64, 48), colour).save(path)
+    return path
+
+
+def read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def visible(value: Any) -> bool:
+    assert isinstance(value, Update)
+    return bool(value.props["visible"])
+
+
+async def test_register_opens_session_on_classify_tab(ctx: PageContext) -> None:
+    out = await handlers.register(ctx.client, " Ann ", "ann@example.com", "pw-123")
+    assert out["who"] == "Signed in as **Ann** `ann@example.com`"
+    assert out["tabs"] == Update({"selected": "classify"})  # not the tab the previous person left open
+    assert visible(out["signed_in"])
+    assert not visible(out["signed_out"])
+    assert out["reg_password"] == ""
+    assert "token" in out["session"]
+
+
+async def test_sign_in_messages(ctx: PageContext) -> None:
+    await signed_in(ctx)
+    assert (await handlers.sign_in(ctx.client, "", ""))["auth_msg"] == Message(
+        "Enter your email and password."
+    )
+    wrong = await handlers.sign_in(ctx.client, "ann@example.com", "nope")
+    assert wrong == {"auth_msg": Message("Wrong email or password.")}
+    good = await handlers.sign_in(ctx.client, "ann@example.com", "pw-123")
+    assert good["password"] == ""
+    assert good["tabs"] == Update({"selected": "classify"})
+
+
+def test_signed_out_is_not_an_error() -> None:
+    out = handlers.sign_out()
+    assert out["auth_msg"] == Message("You are signed out.", "info")
+    assert out["session"] is None
+    assert not visible(out["signed_in"])
+
+
+async def test_classify_shows_readable_labels_and_the_photo(ctx: PageContext, tmp_path: Path) -> None:
+    session = await signed_in(ctx)
+    path = photo(tmp_path)
+    out = await handlers.classify(ctx.client, session, (path, "cat.png"))
+    assert list(out["result"]) == ["tabby", "tiger cat", "Egyptian cat", "lynx", "tiger"]
+    assert out["photo"] == Update({"value": str(path), "visible": True})
+    assert out["last"]["prediction"] == "tabby"
+    assert out["last"]["image_file_name"].endswith(".png")
+    assert out["classify_msg"] == Message()
+    assert visible(out["feedback_box"])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.txt", b"just text", "File type is not supported."),
+        ("fake.jpg", b"\xff\xd8\xff\xe0 not really a JPEG", "File is not a valid image."),
+    ],
+)
+async def test_bad_file_says_why_and_shows_no_photo(
+    ctx: PageContext, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    session = await signed_in(ctx)
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = await handlers.classify(ctx.client, session, (path, name))
+    assert out["classify_msg"] == Message(message)
+    assert out["photo"] == Update({"value": None, "visible": False})  # no broken-image frame
+    assert out["result"] is None
+
+
+async def test_classify_needs_a_session_and_a_file(ctx: PageContext, tmp_path: Path) -> None:
+    out = await handlers.classify(ctx.client, None, (photo(tmp_path), "cat.png"))
+    assert out["auth_msg"] == Message("Please sign in first.")
+    session = await signed_in(ctx)
+    out = await handlers.classify_clicked(ctx.client, session, None)
+    assert out["classify_msg"] == Message("Drop a photo in the box above, or pick one of the examples.")
+
+
+def test_choosing_a_verdict_clears_the_hint() -> None:
+    wrong = handlers.on_verdict("Wrong")
+    assert wrong == {"right_label": Update({"visible": True}), "feedback_msg": Message()}
+    assert handlers.on_verdict("Correct")["right_label"] == Update({"visible": False})
+    assert "feedback_msg" not in handlers.on_verdict(None)  # a reset keeps "Thank you…"
+
+
+async def test_feedback_table_thumbnail_readable_and_escaped(ctx: PageContext, tmp_path: Path) -> None:
+    session = await signed_in(ctx)
+    empty = await handlers.load_feedback(ctx, session)
+    assert "No feedback yet." in empty["feedback_table"]
+    assert "<table" not in empty["feedback_table"]
+
+    shown = (await handlers.classify(ctx.client, session, (photo(tmp_path), "cat.png")))["last"]
+    assert (await handlers.send_feedback(ctx, session, shown, None, None, ""))["feedback_msg"] == Message(
+        "Choose whether the top label is correct or wrong."
+    )
+    long_comment = "<b>not bold</b> " + "word " * 80
+    sent = await handlers.send_feedback(ctx, session, shown, "Wrong", "Egyptian_cat", long_comment)
+    assert sent["feedback_msg"] == Message("Thank you, your feedback is saved.", "ok")
+    html = sent["feedback_table"]
+    assert 'src="data:image/jpeg;base64,' in html  # a thumbnail, not the MD5 name
+    assert shown["image_file_name"] not in html
+    assert "right label: Egyptian cat" in html  # readable; the stored text keeps the identifier
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html
+    assert "<b>" not in html
+    assert '<td class="predicted">tabby</td>' in html
+
+
+async def test_feedback_on_someone_elses_file_is_refused(ctx: PageContext, tmp_path: Path) -> None:
+    ann = await signed_in(ctx)
+    bob = await signed_in(ctx, "Bob", "bob@example.com")
+    shown = (await handlers.classify(ctx.client, ann, (photo(tmp_path), "cat.png")))["last"]
+    out = await handlers.send_feedback(ctx, bob, shown, "Correct", None, "")
+    assert out["feedback_msg"].kind == "error"
+    assert "No prediction of yours" in out["feedback_msg"].text
+
+
+async def test_history_pages_newest_first(ctx: PageContext, tmp_path: Path) -> None:
+    session = await signed_in(ctx)
+    empty = await handlers.load_history(ctx, session)
+    assert empty["history_gallery"] == []
+    assert "No predictions yet" in empty["history_info"]
+    for i in range(handlers.HISTORY_PAGE + 3):
+        await handlers.classify(ctx.client, session, (photo(tmp_path, f"p{i}.png", (i, 9, 9)), f"p{i}.png"))
+
+    first = await handlers.load_history(ctx, session)
+    assert first["history_info"].startswith(f"Predictions 1–20 of {handlers.HISTORY_PAGE + 3}, newest first")
+    assert len(first["history_gallery"]) == handlers.HISTORY_PAGE
+    assert [i["original_file_name"] for i in first["history"]["items"][:2]] == ["p22.png", "p21.png"]
+    assert first["history_gallery"][0][1].startswith("tabby 61% · ")
+    assert read(first["history_gallery"][0][0])[:2] == b"\xff\xd8"  # a JPEG thumbnail
+    assert first["newer_btn"] == Update({"interactive": False})
+    assert first["older_btn"] == Update({"interactive": True})
+
+    older = await handlers.history_older(ctx, session, first["history"])
+    assert [i["original_file_name"] for i in older["history"]["items"]] == ["p2.png", "p1.png", "p0.png"]
+    assert older["older_btn"] == Update({"interactive": False})
+    back = await handlers.history_newer(ctx, session, older["history"])
+    assert back["history"]["offset"] == 0
+
+
+async def test_reopen_a_past_prediction_and_give_feedback(
+    ctx: PageContext, state: FakeState, tmp_path: Path
+) -> None:
+    session = await signed_in(ctx)
+    for i in range(2):
+        await handlers.classify(ctx.client, session, (photo(tmp_path, f"p{i}.png", (i, 0, 0)), f"p{i}.png"))
+    page = await handlers.load_history(ctx, session)
+    out = await handlers.reopen(ctx, session, page["history"], 1)  # the older one
+    assert out["tabs"] == Update({"selected": "classify"})
+    assert out["last"]["image_file_name"] == state.predictions[0]["image_file_name"]
+    assert list(out["result"])[:2] == ["tabby", "tiger cat"]
+    assert "from your history" in out["model_info"]
+    assert "p0.png" in out["model_info"]
+    assert read(out["photo"].props["value"]) == state.images[out["last"]["image_file_name"]]
+    sent = await handlers.send_feedback(ctx, session, out["last"], "Correct", None, "seen again")
+    assert sent["feedback_msg"].kind == "ok"
+    (row,) = state.feedback["ann@example.com"]
+    assert row["prediction_id"] == state.predictions[0]["prediction_id"]
+
+    odd_name = [{**page["history"]["items"][0], "original_file_name": "a`![x](http://x/y.png)`.png"}]
+    odd = await handlers.reopen(ctx, session, {"items": odd_name}, 0)
+    assert "Photo: `a'![x](http://x/y.png)'.png`" in odd["model_info"]  # the name cannot end the code span
+
+    stale = await handlers.reopen(ctx, session, page["history"], 7)
+    assert stale == {"history_msg": Message("That prediction is no longer listed; refresh the history.")}
+
+
+async def test_history_is_per_user(ctx: PageContext, state: FakeState, tmp_path: Path) -> None:
+    ann = await signed_in(ctx)
+    bob = await signed_in(ctx, "Bob", "bob@example.com")
+    await handlers.classify(ctx.client, ann, (photo(tmp_path), "cat.png"))
+    assert (await handlers.load_history(ctx, bob))["history_gallery"] == []
+    ann_page = await handlers.load_history(ctx, ann)
+    out = await handlers.reopen(ctx, bob, ann_page["history"], 0)  # ann's entry replayed by bob
+    assert out["history_msg"] == Message("Prediction not found.")
+
+
+async def test_expired_session_goes_back_to_sign_in(ctx: PageContext, state: FakeState) -> None:
+    session = await signed_in(ctx)
+    state.expire_all_tokens()
+    for out in (
+        await handlers.load_history(ctx, session),
+        await handlers.load_feedback(ctx, session),
+    ):
+        assert out["auth_msg"] == Message("Your session has expired. Please sign in again.")
+        assert out["session"] is None
+
+
+async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp_path: Path) -> None:
+    import gradio as gr
+
+    from frontend.ui import layout
+
+    session = await signed_in(ctx)
+    shown = (await handlers.classify(ctx.client, session, (photo(tmp_path), "cat.png")))["last"]
+    returned = [
+        handlers.sign_out(),
+        handlers.on_verdict("Wrong"),
+        await handlers.sign_in(ctx.client, "ann@example.com", "pw-123"),
+        await handlers.register(ctx.client, "Zed", "zed@example.com", "pw"),
+        await handlers.send_feedback(ctx, session, shown, "Correct", None, ""),
+        await handlers.load_feedback(ctx, session),
+        await handlers.load_history(ctx, session),
+        await handlers.reopen(ctx, session, None, 0),
+    ]
+    with gr.Blocks():
+        elements, _ = layout(["tabby"], [], demo_login=True)
+    names = set().union(*returned) | {"feedback_list_msg"}  # the last one: a failed list
+    assert names <= set(elements), names - set(elements)

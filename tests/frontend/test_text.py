@@ -1,0 +1,43 @@
+"""How labels and feedback read on the page, and when the demo login is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from frontend.config import Settings
+from frontend.text import feedback_display, feedback_text, label_choices, readable
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [("Eskimo_dog", "Eskimo dog"), ("window_screen", "window screen"), ("tabby", "tabby"), ("a__b_", "a b")],
+)
+def test_readable(label: str, shown: str) -> None:
+    assert readable(label) == shown
+
+
+def test_dropdown_shows_words_and_sends_identifiers() -> None:
+    assert label_choices(["Siberian_husky"]) == [("Siberian husky", "Siberian_husky")]
+
+
+def test_feedback_stored_with_identifier_shown_in_words() -> None:
+    stored = feedback_text("Wrong", " Siberian_husky ", " my_dog; no_doubt ")
+    assert stored == "wrong; right label: Siberian_husky; comment: my_dog; no_doubt"
+    assert feedback_display(stored) == "wrong; right label: Siberian husky; comment: my_dog; no_doubt"
+    assert feedback_text("Correct", "ignored_label", "") == "correct"
+
+
+@pytest.mark.parametrize(
+    ("url", "hint", "shown"),
+    [
+        ("http://127.0.0.1:8000", None, True),
+        ("http://localhost:8000", None, True),
+        ("http://[::1]:8000", None, True),
+        ("http://gateway:8000", None, False),
+        ("https://classify.example.com", None, False),
+        ("https://classify.example.com", True, True),
+        ("http://127.0.0.1:8000", False, False),
+    ],
+)
+def test_demo_login_only_for_a_local_gateway(url: str, hint: bool | None, shown: bool) -> None:
+    assert Settings(gateway_url=url, demo_login_hint=hint).show_demo_login() is shown
