@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     upload_dir: Path = Path("var/uploads")
     max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
-    max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
+    max_image_pixels: Annotated[int, Field(ge=1)] = 12_500_000
     """Width x height x frames, read from the image header; larger images are refused before any decode.
     The same default as the model server's --max_image_pixels, so the gateway refuses what it would."""
     max_image_frames: Annotated[int, Field(ge=1)] = 100
