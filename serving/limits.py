@@ -7,7 +7,9 @@ Memory under a 2 GiB replica limit, with these defaults:
 - request bytes: gRPC reads at most `max_concurrent_rpcs` = 24 messages of at most `max_request_bytes` =
   11 MiB at once (≤ 264 MiB, held about twice while parsed: message and protobuf), REST at most 16
   bodies. Only `max_queued_requests` = 24 requests holding at most `max_queued_bytes` = 64 MiB pass
-  admission into decoding and batching; the rest are refused at once. A string tensor is never expanded
+  admission into decoding and batching; the rest are refused at once. The OpenVINO runtime decodes each
+  image before batching and holds its network-size pixels until the batch runs (600 KiB at 224x224,
+  float32): those bytes count in the same `max_queued_bytes`. A string tensor is never expanded
   beyond the values it carries and holds at most `max_request_batch_size` values (serving/tensors.py).
 - decoded pixels: an image over `max_image_pixels` = 12.5 M pixels (a 12 MP photo passes; summed over an
   animation's frames) is refused from its header, so one decode holds ≤ 38 MB of RGB; the export's
@@ -16,7 +18,7 @@ Memory under a 2 GiB replica limit, with these defaults:
 
 Measured (the most hostile burst, all at once: 8 images at the pixel limit, 24 gRPC messages at the byte
 limit, 16 REST bodies): peak RSS +0.9 GiB with the tiny model (tests/serving/test_abuse.py), and
-0.87 -> 1.77-1.89 GiB with efficientnet-lite0 over four runs. A model with a larger footprint (ResNet50)
+0.87 -> 1.77-1.93 GiB with efficientnet-lite0 over four runs. A model with a larger footprint (ResNet50)
 needs lower limits (e.g. --max_concurrent_rpcs, --max_image_pixels) or more memory.
 serving/__main__.py also fixes glibc's mmap threshold, so large request buffers are returned on free.
 """

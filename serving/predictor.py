@@ -73,19 +73,28 @@ class Predictor:
                 f"the server is busy: {self._queued} requests are queued or running; the limit is "
                 f"{limits.max_queued_requests} (--max_queued_requests)",
             )
-        if self._queued_bytes + request_bytes > limits.max_queued_bytes:
+        self._queued += 1
+        try:
+            with self._holding(request_bytes, "this one"):
+                yield
+        finally:
+            self._queued -= 1
+
+    @contextmanager
+    def _holding(self, nbytes: int, what: str) -> Iterator[None]:
+        """`nbytes` more of request memory, within `max_queued_bytes`, until the block ends."""
+        limit = self.limits.max_queued_bytes
+        if self._queued_bytes + nbytes > limit:
             raise ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the server is busy: queued requests hold {self._queued_bytes} bytes, this one "
-                f"{request_bytes}; the limit is {limits.max_queued_bytes} (--max_queued_bytes)",
+                f"the server is busy: queued requests hold {self._queued_bytes} bytes, {what} "
+                f"{nbytes}; the limit is {limit} (--max_queued_bytes)",
             )
-        self._queued += 1
-        self._queued_bytes += request_bytes
+        self._queued_bytes += nbytes
         try:
             yield
         finally:
-            self._queued -= 1
-            self._queued_bytes -= request_bytes
+            self._queued_bytes -= nbytes
 
     async def predict(
         self,
@@ -112,16 +121,18 @@ class Predictor:
             if self.scheduler is not None:
                 self.scheduler.check_task_size(size)
             check_alive(gone)
-            inputs = await loop.run_in_executor(
-                self._executor, self._check, servable, signature_name, inputs, gone
-            )
-            check_alive(gone)
-            if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
-                outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
-            else:
-                outputs = await loop.run_in_executor(
-                    self._executor, self._run, servable, signature_name, inputs, gone
+            # a runtime that decodes before batching holds the decoded rows until its batch has run
+            with self._holding(size * servable.prepared_bytes_per_row, "its decoded images"):
+                inputs = await loop.run_in_executor(
+                    self._executor, self._check, servable, signature_name, inputs, gone
                 )
+                check_alive(gone)
+                if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
+                    outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
+                else:
+                    outputs = await loop.run_in_executor(
+                        self._executor, self._run, servable, signature_name, inputs, gone
+                    )
             if output_filter:
                 outputs = {alias: outputs[alias] for alias in output_filter}
             return Prediction(

@@ -53,6 +53,8 @@ class OpenVINOServable(Servable):
                 f"the openvino runtime needs the single input {IMAGE_INPUT!r}, got {sorted(inputs)}"
             )
         self._runtime: OpenVINORuntime = OpenVINORuntime(self.path, self.precision)
+        front = self._runtime.front
+        self.prepared_bytes_per_row = front.height * front.width * 3 * np.dtype(front.dtype).itemsize
         self._info = {
             "runtime": self.runtime,
             "precision": self.precision,

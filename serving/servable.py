@@ -70,6 +70,7 @@ class Servable:
 
     runtime = "tensorflow"
     precision = "f32"
+    prepared_bytes_per_row = 0  # what `prepare` adds per row while a request waits (counted in admission)
 
     def __init__(self, name: str, version: int, path: Path) -> None:
         self.name = name

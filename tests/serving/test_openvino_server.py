@@ -213,3 +213,25 @@ def test_new_version_is_loaded_under_openvino(
     assert runtime_info() == {
         '{model_name="tiny",precision="f32",runtime="openvino",selected_by="flag",version="2"}': 1.0
     }
+
+
+def test_decoded_images_count_in_the_queued_bytes_limit(start_serving: StartServing, ov_base: Path) -> None:
+    """OpenVINO holds a request's decoded rows until its batch runs: a request of a few hundred bytes
+    must not be able to pin 600 KiB of pixels per row beyond --max_queued_bytes."""
+    from serving.openvino_runtime import build
+
+    front = build.ensure(ov_base / "1", "f32").front  # the cached IR (converted here if no server did yet)
+    row_bytes = front.height * front.width * 3 * 4
+    limit = 10 * row_bytes + 100_000  # room for the encoded request and 10 decoded rows, not 16
+    server = start_serving(ov_base, "tiny", extra_args=(*OPENVINO_F32, f"--max_queued_bytes={limit}"))
+    try:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            got, _ = _predict(channel, "tiny", [png(seed) for seed in range(4)])
+            assert got["labels"].shape == (4, 5)
+            with pytest.raises(grpc.RpcError) as refused:
+                _predict(channel, "tiny", [png(seed) for seed in range(16)])
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "its decoded images" in refused.value.details()
+        assert "--max_queued_bytes" in refused.value.details()
+    finally:
+        server.stop()
