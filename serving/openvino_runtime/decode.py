@@ -17,6 +17,7 @@ The exported `serving_default` does `tf.io.decode_image(channels=3, expand_anima
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from dataclasses import asdict, dataclass
@@ -172,8 +173,10 @@ def _keys_cubic_table(a: float = -0.5, size: int = 1024) -> np.ndarray:
 _CUBIC_TABLE = _keys_cubic_table()
 
 
+@functools.lru_cache(maxsize=256)
 def _bicubic_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """GetWeightsAndIndices<HalfPixelScaler, use_keys_cubic=true>: 4 indices and weights per output index."""
+    """GetWeightsAndIndices<HalfPixelScaler, use_keys_cubic=true>: 4 indices and weights per output index.
+    Cached per size pair (photos come in a few sizes); the arrays are read-only."""
     in_loc_f = _half_pixel(out_size, _scale(in_size, out_size)) - np.float32(0.5)
     in_loc = np.floor(in_loc_f).astype(np.int64)
     delta = (in_loc_f - in_loc.astype(np.float32)).astype(np.float32)
@@ -188,28 +191,33 @@ def _bicubic_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarra
     total = ((weights[:, 0] + weights[:, 1]) + weights[:, 2]) + weights[:, 3]
     usable = np.abs(total) >= np.float32(1000) * np.finfo(np.float32).tiny
     inverse = np.where(usable, np.float32(1) / np.where(usable, total, 1), np.float32(1)).astype(np.float32)
-    return indices, (weights * inverse[:, None]).astype(np.float32)
+    weights = (weights * inverse[:, None]).astype(np.float32)
+    indices.setflags(write=False)
+    weights.setflags(write=False)
+    return indices, weights
 
 
-def _weighted_sum(values: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
-    """Interpolate1D: v0 * w0 + v1 * w1 + v2 * w2 + v3 * w3, left to right in float32."""
-    total = values[0] * weights[0]
-    for value, weight in zip(values[1:], weights[1:], strict=True):
-        total = total + value * weight
+def _interpolate_rows(image: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Interpolate1D along axis 0: v0 * w0 + v1 * w1 + v2 * w2 + v3 * w3, left to right in float32.
+    Row gathers and in-place products: the same float32 operations as TensorFlow, without temporaries."""
+    total = np.empty((len(indices), *image.shape[1:]), np.float32)
+    term = np.empty_like(total)
+    for k in range(4):
+        np.multiply(
+            image[indices[:, k]], weights[:, k, None, None], out=term if k else total, dtype=np.float32
+        )
+        if k:
+            total += term
     return total
 
 
 def _bicubic(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """resize_bicubic_op.cc's interpolate_with_caching: along y for each needed column, then along x."""
+    """resize_bicubic_op.cc's interpolate_with_caching: along y for each needed column, then along x.
+    The x pass runs on the transposed array, where columns are rows: numpy gathers rows far faster."""
     rows, row_weights = _bicubic_weights(image.shape[0], height)
     cols, col_weights = _bicubic_weights(image.shape[1], width)
-    image = image.astype(np.float32)
-    along_y = _weighted_sum(
-        [image[rows[:, k]] for k in range(4)], [row_weights[:, k, None, None] for k in range(4)]
-    )
-    return _weighted_sum(
-        [along_y[:, cols[:, k]] for k in range(4)], [col_weights[None, :, k, None] for k in range(4)]
-    )
+    along_y = np.ascontiguousarray(_interpolate_rows(image, rows, row_weights).transpose(1, 0, 2))
+    return _interpolate_rows(along_y, cols, col_weights).transpose(1, 0, 2)
 
 
 def _center_crop(pixels: np.ndarray, spec: FrontSpec) -> np.ndarray:
