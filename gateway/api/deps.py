@@ -23,7 +23,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/login")
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -32,23 +33,28 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 def get_serving(request: Request) -> ServingClient:
-    return request.app.state.serving
+    serving: ServingClient = request.app.state.serving
+    return serving
 
 
 def get_store(request: Request) -> UploadStore:
-    return request.app.state.uploads
+    uploads: UploadStore = request.app.state.uploads
+    return uploads
 
 
 def get_results(request: Request) -> ResultCache:
-    return request.app.state.results
+    results: ResultCache = request.app.state.results
+    return results
 
 
 def get_checker(request: Request) -> ImageChecker:
-    return request.app.state.image_checker
+    image_checker: ImageChecker = request.app.state.image_checker
+    return image_checker
 
 
 def get_limiters(request: Request) -> AuthLimiters:
-    return request.app.state.auth_limiters
+    auth_limiters: AuthLimiters = request.app.state.auth_limiters
+    return auth_limiters
 
 
 def client_address(request: Request) -> str:

@@ -47,7 +47,10 @@ async def verify_password(password: str, hashed: str | None) -> bool:
 
 def create_access_token(subject: str, secret_key: str, expires: timedelta) -> str:
     now = datetime.now(UTC)
-    return jwt.encode({"sub": subject, "iat": now, "exp": now + expires}, secret_key, algorithm=ALGORITHM)
+    token: str = jwt.encode(
+        {"sub": subject, "iat": now, "exp": now + expires}, secret_key, algorithm=ALGORITHM
+    )
+    return token
 
 
 def decode_access_token(token: str, secret_key: str) -> str:

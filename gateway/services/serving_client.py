@@ -96,7 +96,8 @@ def _numbers(tensor: tensor_pb2.TensorProto, typecode: str, field: str) -> Seque
         if sys.byteorder != "little":
             values.byteswap()
         return values
-    return getattr(tensor, field)
+    typed: Sequence[float | int] = getattr(tensor, field)
+    return typed
 
 
 class ServingClient:
@@ -177,7 +178,10 @@ class ServingClient:
         tensor.string_val.append(image)
 
         async def call(replica: Replica, seconds: float) -> predict_pb2.PredictResponse:
-            return await replica.predict.Predict(request, timeout=seconds, metadata=self._metadata())
+            response: predict_pb2.PredictResponse = await replica.predict.Predict(
+                request, timeout=seconds, metadata=self._metadata()
+            )
+            return response
 
         response = await self._call("Predict", call)
         return self._parse(response)
@@ -203,7 +207,10 @@ class ServingClient:
         request.model_spec.name = self.model_name
 
         async def call(replica: Replica, seconds: float) -> get_model_status_pb2.GetModelStatusResponse:
-            return await replica.models.GetModelStatus(request, timeout=seconds, metadata=self._metadata())
+            response: get_model_status_pb2.GetModelStatusResponse = await replica.models.GetModelStatus(
+                request, timeout=seconds, metadata=self._metadata()
+            )
+            return response
 
         response = await self._call("GetModelStatus", call, min(self.timeout, STATUS_TIMEOUT_S))
         return sorted(s.version for s in response.model_version_status if s.state == AVAILABLE)

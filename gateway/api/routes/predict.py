@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
@@ -18,7 +18,9 @@ from gateway.services.predictions import predict_upload
 from gateway.services.storage import CONTENT_TYPES
 
 router = APIRouter(prefix="/model", tags=["model"])
-ERRORS = {code: {"model": ErrorDetail} for code in (400, 401, 413, 502, 503, 504, 507)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDetail} for code in (400, 401, 413, 502, 503, 504, 507)
+}
 NOT_FOUND = "No such prediction of yours."
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
