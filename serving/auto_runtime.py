@@ -122,7 +122,7 @@ def read_decision(version_dir: Path, key: str) -> dict[str, Any] | None:
     fingerprint = artefacts.fingerprint(version_dir)
     for path in _cache_files(version_dir, key):
         try:
-            decision = json.loads(path.read_text(encoding="utf-8"))
+            decision: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if decision.get("fingerprint") == fingerprint and decision.get("key") == key:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.flags import Flags
@@ -39,7 +40,7 @@ class MonitoringOptions:
     prometheus_path: str = DEFAULT_PROMETHEUS_PATH
 
 
-def _parse_text(path: Path, message: object) -> None:
+def _parse_text(path: Path, message: Message) -> None:
     try:
         text_format.Parse(path.read_text(), message)
     except text_format.ParseError as error:

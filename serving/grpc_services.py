@@ -32,7 +32,8 @@ SIGNATURE_DEF_FIELD = "signature_def"
 def requested_version(spec: model_pb2.ModelSpec) -> int | None:
     choice = spec.WhichOneof("version_choice")
     if choice == "version":
-        return spec.version.value
+        version: int = spec.version.value
+        return version
     if choice == "version_label":
         raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
     return None
@@ -76,7 +77,7 @@ def caller_gone(context: grpc.aio.ServicerContext) -> Gone:
     return gone
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]  # no types in tensorflow-serving-api
     def __init__(self, predictor: Predictor) -> None:
         self._predictor = predictor
         self.metrics = predictor.metrics
@@ -152,7 +153,7 @@ def model_status(
     return response
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]  # no types in tensorflow-serving-api
     def __init__(self, manager: ModelManager) -> None:
         self._manager = manager
 

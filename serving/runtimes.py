@@ -36,7 +36,7 @@ class OpenVINOServable(Servable):
     runtime = "openvino"
 
     def __init__(self, name: str, version: int, path: Path, precision: Precision) -> None:
-        self.precision = precision
+        self.precision: Precision = precision
         super().__init__(name, version, path)
 
     def _load(self) -> None:
@@ -129,7 +129,7 @@ def servable_loader(
     from serving.openvino_runtime import precision as precisions
 
     try:
-        precisions.check(precision)
+        checked = precisions.check(precision)
     except precisions.UnsupportedPrecisionError as error:
         raise RuntimeUnavailableError(f"--precision {precision}: {error}") from error
-    return functools.partial(OpenVINOServable, precision=precision)
+    return functools.partial(OpenVINOServable, precision=checked)

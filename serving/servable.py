@@ -69,7 +69,7 @@ class Servable:
     `run` and `check_images`; signature checks, warmup and in-flight accounting stay here."""
 
     runtime = "tensorflow"
-    precision = "f32"
+    precision: str = "f32"
     prepared_bytes_per_row = 0  # what `prepare` adds per row while a request waits (counted in admission)
 
     def __init__(self, name: str, version: int, path: Path) -> None:
@@ -115,7 +115,7 @@ class Servable:
                 f"Missing input(s) {', '.join(sorted(expected - set(inputs)))}; "
                 f"the signature expects {{{','.join(sorted(expected))}}}."
             )
-        sizes = set()
+        sizes: set[int] = set()
         for position, (alias, info) in enumerate(sorted(signature.inputs.items())):
             array = inputs[alias]
             got = types_pb2.DT_STRING if array.dtype == object else _numpy_dtype_enum(array)
@@ -208,6 +208,7 @@ class Servable:
 
 def _numpy_dtype_enum(array: np.ndarray) -> int | None:
     try:
-        return tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+        enum: int = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+        return enum
     except TypeError:
         return None

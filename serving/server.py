@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -47,7 +48,7 @@ class _UvicornServer(uvicorn.Server):
     """uvicorn without its own signal handling: this process drains both servers on SIGTERM."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 
@@ -112,7 +113,7 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable 
             port=flags.rest_api_port,
             log_level="warning",
             lifespan="off",
-            timeout_graceful_shutdown=DRAIN_SECONDS,
+            timeout_graceful_shutdown=DRAIN_SECONDS,  # type: ignore[arg-type]  # uvicorn takes any number
         )
         rest_server = _UvicornServer(uvicorn_config)
         rest_socket = uvicorn_config.bind_socket()  # logs and exits if the port is taken

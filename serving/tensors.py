@@ -29,7 +29,8 @@ _DTYPE_ENUM = {np.dtype(value): key for key, value in NUMPY_TYPES.items()}
 
 def dtype_name(dtype: int) -> str:
     """`DT_FLOAT` -> `float`, as TF Serving's messages spell them."""
-    return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    name: str = types_pb2.DataType.Name(dtype)
+    return name.removeprefix("DT_").lower()
 
 
 def declared_shape(proto: tensor_pb2.TensorProto, max_rows: int | None = None) -> list[int]:
@@ -74,7 +75,8 @@ def to_ndarray(proto: tensor_pb2.TensorProto, max_rows: int | None = None) -> np
     if present != count:
         raise invalid_argument(f"tensor of shape {shape} holds {present} values, not {count}")
     try:
-        return tensor_util.MakeNdarray(proto)
+        made: np.ndarray = tensor_util.MakeNdarray(proto)
+        return made
     except (TypeError, ValueError) as error:
         raise invalid_argument(f"cannot read tensor: {error}") from error
 

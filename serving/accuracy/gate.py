@@ -180,7 +180,7 @@ def measure_floor(
     }
     if pixels is not None and network is not None:
         rng = np.random.default_rng(0)
-        noises = {
+        noises: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
             "uniform": lambda shape: rng.uniform(-0.5, 0.5, shape),
             "gaussian": lambda shape: rng.normal(0.0, 0.5, shape),
         }

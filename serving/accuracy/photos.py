@@ -72,16 +72,20 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 def _skimage(name: str) -> np.ndarray:
     import skimage.data
 
+    photo: np.ndarray
     if name.startswith("stereo_motorcycle_"):
         left, right, _ = skimage.data.stereo_motorcycle()
-        return left if name.endswith("left") else right
-    return getattr(skimage.data, name)()
+        photo = left if name.endswith("left") else right
+    else:
+        photo = getattr(skimage.data, name)()
+    return photo
 
 
 def _sklearn(name: str) -> np.ndarray:
     from sklearn.datasets import load_sample_image
 
-    return load_sample_image(name)
+    image: np.ndarray = load_sample_image(name)
+    return image
 
 
 def _gradio(name: str) -> np.ndarray:

@@ -48,7 +48,9 @@ def _images(count: int) -> list[bytes]:
     return out
 
 
-def _child(runtime: str, model_dir: Path, batch_sizes: list[int], seconds: float, images_dir: Path) -> dict:
+def _child(
+    runtime: str, model_dir: Path, batch_sizes: list[int], seconds: float, images_dir: Path
+) -> dict[str, Any]:
     images = [path.read_bytes() for path in sorted(images_dir.glob("*.jpg"))][: max(batch_sizes)]
     started = time.perf_counter()
     if runtime == "tf":

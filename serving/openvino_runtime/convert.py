@@ -27,7 +27,7 @@ import numpy as np
 import openvino as ov
 from PIL import Image
 
-from serving.openvino_runtime.decode import FrontSpec, prepare
+from serving.openvino_runtime.decode import CropMode, FrontSpec, ResizeMethod, prepare
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 # Every decode/resize this module knows how to reproduce; the probe picks the one the graph uses.
-CANDIDATE_FRONTS = (
+CANDIDATE_FRONTS: tuple[tuple[ResizeMethod, CropMode, int], ...] = (
     ("pil_nearest", "none", 0),
     ("nearest", "none", 0),
     ("bilinear", "none", 0),

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 ResizeMethod = Literal["pil_nearest", "nearest", "bilinear", "bicubic"]
 JpegDct = Literal["fast", "accurate"]
+CropMode = Literal["none", "center"]
 
 _ADOBE_APP14 = re.compile(rb"\xff\xee..Adobe", re.DOTALL)
 _FORMATS = {  # magic bytes, as TensorFlow's DecodeImage sniffs them
@@ -55,7 +56,7 @@ class FrontSpec:
     height: int
     width: int
     method: ResizeMethod
-    crop: Literal["none", "center"] = "none"
+    crop: CropMode = "none"
     crop_padding: int = 0
     dtype: str = "float32"  # of the batch the network part of the graph receives
     jpeg_dct: JpegDct = "fast"  # "fast": decode_image's INTEGER_FAST; "accurate": INTEGER_ACCURATE
@@ -85,12 +86,14 @@ def _decode_jpeg(data: bytes, dct: JpegDct) -> np.ndarray:
             cmyk = simplejpeg.decode_jpeg(data, colorspace="CMYK", fastdct=fast, fastupsample=False)
             cmyk = cmyk.astype(np.int32)
             k = cmyk[..., 3:4]
+            rgb: np.ndarray
             if _ADOBE_APP14.search(data[:65536]):
                 rgb = k * cmyk[..., :3] // 255
             else:
                 rgb = (255 - k) * (255 - cmyk[..., :3]) // 255
             return rgb.astype(np.uint8)
-        return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=fast, fastupsample=False)
+        decoded: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=fast, fastupsample=False)
+        return decoded
     except ValueError as exc:
         raise ImageDecodeError(f"invalid JPEG data: {exc}") from exc
 
@@ -149,7 +152,8 @@ def _pil_nearest_indices(in_size: int, out_size: int) -> np.ndarray:
 def _tf_nearest_indices(in_size: int, out_size: int) -> np.ndarray:
     """resize_nearest_neighbor_op.cc with half_pixel_centers."""
     index = np.floor(_half_pixel(out_size, _scale(in_size, out_size))).astype(np.int64)
-    return np.clip(index, 0, in_size - 1)
+    clipped: np.ndarray = np.clip(index, 0, in_size - 1)
+    return clipped
 
 
 def _bilinear_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,6 +239,7 @@ def resize(pixels: np.ndarray, spec: FrontSpec) -> np.ndarray:
     if spec.crop == "center":
         pixels = _center_crop(pixels, spec)
     in_h, in_w = pixels.shape[:2]
+    out: np.ndarray
     if spec.method in ("pil_nearest", "nearest"):
         pick = _pil_nearest_indices if spec.method == "pil_nearest" else _tf_nearest_indices
         out = pixels[pick(in_h, spec.height)[:, None], pick(in_w, spec.width)[None, :]]

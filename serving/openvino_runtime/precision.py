@@ -34,15 +34,15 @@ def parse(precision: str) -> Precision:
         raise UnsupportedPrecisionError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
         )
-    return precision  # type: ignore[return-value]
+    return precision
 
 
 def check(precision: str, core: ov.Core | None = None) -> Precision:
     """`precision` as a `Precision`, or UnsupportedPrecisionError saying why it cannot run here."""
-    parse(precision)
-    if not runs_natively(precision, core):
+    checked = parse(precision)
+    if not runs_natively(checked, core):
         raise UnsupportedPrecisionError(
             "precision bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO reports "
             f"{' '.join(cpu_capabilities(core))}); use f32 or int8"
         )
-    return precision  # type: ignore[return-value]
+    return checked

@@ -112,7 +112,8 @@ class OpenVINORuntime:
         request = self._requests.get()
         try:
             request.infer({0: batch})
-            return request.get_output_tensor(0).data.copy()
+            probabilities: np.ndarray = request.get_output_tensor(0).data.copy()
+            return probabilities
         finally:
             self._requests.put(request)
 
