@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_SIZE = 224
 BN_EPSILON = 1e-3
@@ -67,7 +71,7 @@ def blocks() -> list[Stage]:
     return result
 
 
-def normalize(pixels):
+def normalize(pixels: tf.Tensor) -> tf.Tensor:
     """Map RGB pixels in [0, 255] to the network's input range."""
     return (pixels - MEAN_RGB) / STDDEV_RGB
 

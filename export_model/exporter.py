@@ -7,6 +7,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -49,7 +50,7 @@ def export(
     return final
 
 
-def _model_info(built: models.BuiltModel, version: int, label_count: int, sizes: list[int]) -> dict:
+def _model_info(built: models.BuiltModel, version: int, label_count: int, sizes: list[int]) -> dict[str, Any]:
     return {
         "model_name": built.name,
         "version": version,

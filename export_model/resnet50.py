@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
 from export_model.errors import ExportError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_SIZE = 224
 DOWNLOAD_TIMEOUT_SECONDS = 20
@@ -20,9 +24,10 @@ OFFLINE_HELP = (
 )
 
 
-def normalize(pixels):
+def normalize(pixels: tf.Tensor) -> tf.Tensor:
     """Exactly ``keras.applications.resnet50.preprocess_input``: RGB -> BGR, minus ImageNet channel means."""
-    return keras.applications.resnet50.preprocess_input(pixels)
+    normalized: tf.Tensor = keras.applications.resnet50.preprocess_input(pixels)
+    return normalized
 
 
 def build_network(weights: str) -> keras.Model:

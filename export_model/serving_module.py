@@ -18,7 +18,7 @@ SIGNATURE = "serving_default"
 _SPEC = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
 
 
-class ServingModule(tf.Module):
+class ServingModule(tf.Module):  # type: ignore[misc]  # TensorFlow ships no types
     def __init__(self, built: BuiltModel, labels: list[str]) -> None:
         super().__init__(name=built.name.replace("-", "_"))
         self._built = built  # a plain dataclass: not tracked, so the Keras object graph is not serialized
@@ -27,15 +27,15 @@ class ServingModule(tf.Module):
         self.model_variables = [variable.value for variable in built.network.variables]
         self.labels = tf.constant(labels, dtype=tf.string)
 
-    @tf.function(input_signature=[_SPEC], autograph=False)
+    @tf.function(input_signature=[_SPEC], autograph=False)  # type: ignore[untyped-decorator]
     def pixels(self, image_bytes: tf.Tensor) -> tf.Tensor:
         return image_ops.decode_batch(image_bytes, self._built.resize, self._built.image_size)
 
-    @tf.function(input_signature=[_SPEC], autograph=False)
+    @tf.function(input_signature=[_SPEC], autograph=False)  # type: ignore[untyped-decorator]
     def network_input(self, image_bytes: tf.Tensor) -> tf.Tensor:
         return self._built.normalize(self.pixels(image_bytes))
 
-    @tf.function(input_signature=[_SPEC], autograph=False)
+    @tf.function(input_signature=[_SPEC], autograph=False)  # type: ignore[untyped-decorator]
     def serve(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs = self.network_input(image_bytes)
         count = tf.shape(inputs)[0]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_SIZE = 224
 NUM_CLASSES = 1000
 
 
-def normalize(pixels):
+def normalize(pixels: tf.Tensor) -> tf.Tensor:
     return pixels / 127.5 - 1.0
 
 

@@ -76,7 +76,9 @@ class _TensorRef:
         return np.array(view, order="C")  # a C-contiguous copy that owns its memory
 
 
-def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple, stride: tuple, *extra: Any) -> _TensorRef:
+def _rebuild_tensor(
+    storage: _Storage, offset: int, shape: tuple[int, ...], stride: tuple[int, ...], *extra: Any
+) -> _TensorRef:
     return _TensorRef(
         storage, int(offset), tuple(int(d) for d in shape), tuple(int(s) for s in stride), extra
     )

@@ -35,7 +35,8 @@ def sample_jpeg(size: int = 64) -> bytes:
     """A small, deterministic JPEG (a colour gradient)."""
     ramp = np.linspace(0, 255, size, dtype=np.float32)
     image = np.stack([*np.meshgrid(ramp, ramp[::-1]), np.full((size, size), 128.0, np.float32)], axis=-1)
-    return tf.io.encode_jpeg(tf.constant(image.astype(np.uint8))).numpy()
+    encoded: bytes = tf.io.encode_jpeg(tf.constant(image.astype(np.uint8))).numpy()
+    return encoded
 
 
 def request(model_name: str, images: Sequence[bytes]) -> predict_pb2.PredictRequest:
