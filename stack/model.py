@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import model_repository
 from stack.config import StackSettings
@@ -50,7 +51,7 @@ def banner(lines: list[str]) -> str:
 
 def _fallback_recorded(settings: StackSettings) -> bool:
     try:
-        recorded = json.loads(settings.fallback_marker.read_text())
+        recorded: dict[str, Any] = json.loads(settings.fallback_marker.read_text())
     except (FileNotFoundError, ValueError):
         return False
     return recorded.get("wanted") == settings.model and recorded.get("served") == settings.fallback_model

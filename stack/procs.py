@@ -29,7 +29,8 @@ STOP_TIMEOUT = 20.0
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOCAL, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -48,7 +49,8 @@ def port_is_free(host: str, port: int) -> bool:
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except (urllib.error.URLError, OSError):
         return False
 
@@ -94,7 +96,7 @@ def tail(log: Path | None, lines: int = 20) -> str:
 def wait_until(
     check: Callable[[], bool],
     timeout: float,
-    proc: subprocess.Popen | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
     what: str = "process",
     log: Path | None = None,
     interval: float = 0.2,
@@ -116,7 +118,7 @@ def signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def group_alive(pgid: int, proc: subprocess.Popen | None = None) -> bool:
+def group_alive(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
     if proc is not None:
         proc.poll()  # reap the leader, or the zombie keeps the group "alive"
     try:
@@ -128,7 +130,7 @@ def group_alive(pgid: int, proc: subprocess.Popen | None = None) -> bool:
     return True
 
 
-def _wait_group(pgid: int, timeout: float, proc: subprocess.Popen | None) -> bool:
+def _wait_group(pgid: int, timeout: float, proc: subprocess.Popen[bytes] | None) -> bool:
     deadline = time.monotonic() + timeout
     while group_alive(pgid, proc):
         if time.monotonic() >= deadline:
@@ -137,7 +139,7 @@ def _wait_group(pgid: int, timeout: float, proc: subprocess.Popen | None) -> boo
     return True
 
 
-def stop_group(pgid: int, timeout: float = STOP_TIMEOUT, proc: subprocess.Popen | None = None) -> None:
+def stop_group(pgid: int, timeout: float = STOP_TIMEOUT, proc: subprocess.Popen[bytes] | None = None) -> None:
     """SIGTERM the process group (servers drain in-flight requests), SIGKILL whatever is left after
     `timeout`; return once no process of the group is left."""
     signal_group(pgid, signal.SIGTERM)

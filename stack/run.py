@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -59,7 +60,7 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
                 name="serving" if settings.replicas == 1 else f"serving-{index + 1}",
                 command=command,
                 ports={grpc_port: "SERVING_PORT", rest_port: "SERVING_REST_PORT"},
-                ready=lambda rest=rest: model_available(rest, model),
+                ready=functools.partial(model_available, rest, model),
                 url=f"gRPC {host}:{grpc_port}, REST {rest}/v1/models/{model}",
             )
         )
@@ -111,7 +112,8 @@ def write_state(settings: StackSettings, services: list[Service]) -> None:
 
 def read_state(settings: StackSettings) -> dict[str, Any]:
     try:
-        return json.loads(settings.state_file.read_text())
+        state: dict[str, Any] = json.loads(settings.state_file.read_text())
+        return state
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
