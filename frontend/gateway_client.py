@@ -157,12 +157,12 @@ def error_message(response: httpx.Response) -> str:
     except ValueError:
         pass
     if isinstance(detail, str) and detail.strip():
-        detail = detail.strip()
+        message = detail.strip()
         if (
             response.status_code >= 500
         ):  # keep the sentence, not the replica addresses and gRPC codes after it
-            detail = detail.split(" (", 1)[0].rstrip(".") + ". Please try again in a moment."
-        return detail
+            message = message.split(" (", 1)[0].rstrip(".") + ". Please try again in a moment."
+        return message
     if isinstance(detail, list) and detail:
         return _field_errors(detail)
     if response.status_code >= 500:
@@ -244,7 +244,8 @@ class GatewayClient:
             "image_file_name": image_file_name,
             "feedback": feedback,
         }
-        return await self._request("POST", "/feedback/", token, json=payload)
+        answer: dict[str, Any] = await self._request("POST", "/feedback/", token, json=payload)
+        return answer
 
     async def list_feedback(self, token: str) -> list[dict[str, Any]]:
         data = await self._request("GET", "/feedback/", token)

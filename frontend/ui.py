@@ -196,11 +196,12 @@ def build_demo(
 ) -> gr.Blocks:
     """The page, with each event wired to its handler."""
     ctx = PageContext(client, files or ImageFiles(Path(tempfile.mkdtemp(prefix="image-classifier-"))))
+    demo: gr.Blocks
     with gr.Blocks(title="Image classifier", analytics_enabled=False) as demo:
         el, c = layout(labels, examples, demo_login)
         outputs = list(el.values())  # every event may update any element (an expired session resets all)
 
-        def wire(fn: Callable[..., Awaitable[Updates] | Updates]) -> Callable[..., Awaitable[dict]]:
+        def wire(fn: Callable[..., Awaitable[Updates] | Updates]) -> Callable[..., Awaitable[dict[Any, Any]]]:
             async def run(*args: Any) -> dict[Any, Any]:
                 result = fn(*args)
                 if not isinstance(result, dict):
@@ -234,7 +235,7 @@ def build_demo(
         )
         c.sign_out.click(wire(handlers.sign_out), api_name="sign_out", **common)
 
-        def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict]]:
+        def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
             return wire(lambda state, payload: fn(client, state, uploaded_file(payload)))
 
         classify_events = {
