@@ -79,7 +79,8 @@ def predict_request(model_name: str, image: bytes) -> bytes:
     tensor.dtype = types_pb2.DT_STRING
     tensor.tensor_shape.dim.add(size=1)
     tensor.string_val.append(image)
-    return request.SerializeToString()
+    serialized: bytes = request.SerializeToString()
+    return serialized
 
 
 async def measure_grpc(
@@ -208,7 +209,7 @@ async def _measure(
     meter = CpuMeter(watch)
     meter.start()
     load = await run_load(measured, concurrency=concurrency, max_requests=max_requests, time_cap=seconds)
-    result = load.summary()
+    result: dict[str, Any] = load.summary()
     result.update(meter.stop(len(load.latencies_ms) + load.errors))
     result.update(
         max_requests=max_requests,

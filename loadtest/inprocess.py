@@ -69,7 +69,9 @@ def measure(
         predict(batches[-1])  # warmup: the first call at a new shape allocates
         start = time.perf_counter()
 
-        def caller(offset: int, size: int = size, batches: list = batches, start: float = start) -> int:
+        def caller(
+            offset: int, size: int = size, batches: list[list[bytes]] = batches, start: float = start
+        ) -> int:
             calls = 0
             while calls < 2 or time.perf_counter() - start < seconds:
                 predict(batches[(offset + calls) % len(batches)])

@@ -47,7 +47,7 @@ class APIUser(FastHttpUser):
         self.answered: set[int] = set()  # cached-path pictures this user already had an answer for
         with self.client.post(
             "/login",
-            data=payloads.login_form(SETTINGS.email, SETTINGS.password),
+            data=payloads.login_form(SETTINGS.email, SETTINGS.password),  # type: ignore[arg-type]  # locust takes bytes; its hint omits them
             headers={"Content-Type": payloads.FORM_TYPE},
             catch_response=True,
         ) as response:
@@ -59,12 +59,16 @@ class APIUser(FastHttpUser):
     def _predict(self, body: bytes, name: str, expect_cached: bool = False) -> dict[str, Any] | None:
         headers = {**self.token_header, "Content-Type": payloads.MULTIPART_TYPE}
         with self.client.post(
-            "/model/predict", data=body, headers=headers, name=name, catch_response=True
+            "/model/predict",
+            data=body,  # type: ignore[arg-type]  # locust takes bytes; its hint omits them
+            headers=headers,
+            name=name,
+            catch_response=True,
         ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
                 return None
-            answer = response.json()
+            answer: dict[str, Any] = response.json()
             if not answer.get("success") or not answer.get("prediction"):
                 response.failure(f"no prediction in {response.text[:200]}")
                 return None
@@ -120,7 +124,7 @@ class ServingRESTUser(FastHttpUser):
         url = f"{SETTINGS.serving_url}/v1/models/{SETTINGS.model_name}:predict"
         with self.client.post(
             url,
-            data=payloads.rest_predict(_new_picture()),
+            data=payloads.rest_predict(_new_picture()),  # type: ignore[arg-type]  # locust takes bytes; its hint omits them
             name="serving :predict",
             headers={"Content-Type": "application/json"},
             catch_response=True,

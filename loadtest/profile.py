@@ -22,7 +22,7 @@ from pathlib import Path
 import model_repository
 from loadtest import bench
 from loadtest.images import run_nonce
-from loadtest.testbed import Testbed, bench_model
+from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model
 from stack.procs import REPO_ROOT
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    model_base = bench_model(args.model, bench.BENCH_MODELS_DIR, print)
+    model_base = bench_model(args.model, BENCH_MODELS_DIR, print)
     model_repository.resolve_version_dir(model_base)
     serving_args = [f"--runtime={args.runtime}"] + (
         [f"--precision={args.precision}"] if args.precision else []

@@ -53,7 +53,7 @@ def require_local(url: str) -> str:
     host = urlsplit(url).hostname
     if not url.startswith(("http://", "https://")) or not host:
         raise SystemExit(f"not an http(s) URL: {url!r}")
-    addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
         raise SystemExit(
             f"{url} is not a local address ({', '.join(sorted(addresses))}); load tests stay local"

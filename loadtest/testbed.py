@@ -9,6 +9,7 @@ SIGKILL) when the `with` block ends, whatever happened inside it.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class Testbed:
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
                     replica.service.wait_ready(
-                        lambda r=replica: model_available(r.rest_url, self.model_name),
+                        functools.partial(model_available, replica.rest_url, self.model_name),
                         READY_TIMEOUT,
                         f"serving on {replica.grpc_target}",
                     )
