@@ -47,9 +47,10 @@ test: install  ## run every test (set TEST_DATABASE_URL to also run them on Post
 test-fast: install  ## the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: install  ## ruff lint and format check
+lint: install  ## ruff lint and format check, then mypy (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
