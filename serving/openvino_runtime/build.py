@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model_repository import resolve_version_dir
-from serving.openvino_runtime import artefacts
+from serving.openvino_runtime.artefacts import Artefact, find, write
 from serving.openvino_runtime.precision import IR_KIND, PRECISIONS, Precision, parse
 
 log = logging.getLogger(__name__)
@@ -27,28 +27,28 @@ def ensure(
     *,
     force: bool = False,
     progress: Callable[[str], None] = log.info,
-) -> artefacts.Artefact:
+) -> Artefact:
     """The cached IR that `precision` runs, building what is missing (TensorFlow is needed only then)."""
     kind = IR_KIND[parse(precision)]
     version_dir = Path(version_dir)
     if not (version_dir / "saved_model.pb").exists():
         raise FileNotFoundError(f"{version_dir} is not an exported model version (no saved_model.pb)")
-    f32 = None if force and kind == "f32" else artefacts.find(version_dir, "f32")
+    f32 = None if force and kind == "f32" else find(version_dir, "f32")
     if f32 is None:
         from serving.openvino_runtime.convert import convert
 
         converted = convert(version_dir)
         info = {"front": converted.front.to_json(), "labels": converted.labels, "top_k": converted.top_k}
-        f32 = artefacts.write(version_dir, "f32", converted.model, info)
+        f32 = write(version_dir, "f32", converted.model, info)
     if kind == "f32":
         return f32
-    found = None if force else artefacts.find(version_dir, "int8")
+    found = None if force else find(version_dir, "int8")
     if found is not None:
         return found
     from serving.openvino_runtime.quantize import quantize
 
     model, info = quantize(f32, version_dir, progress=progress)
-    artefact = artefacts.write(version_dir, "int8", model, info)
+    artefact = write(version_dir, "int8", model, info)
     progress(f"wrote {artefact.directory}")
     return artefact
 

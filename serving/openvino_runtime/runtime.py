@@ -20,10 +20,9 @@ from typing import Literal
 import numpy as np
 import openvino as ov
 
-from serving.openvino_runtime import build
-from serving.openvino_runtime import precision as precisions
+from serving.openvino_runtime.build import ensure
 from serving.openvino_runtime.decode import ImageDecodeError, prepare
-from serving.openvino_runtime.precision import INFERENCE_TYPE, Precision, UnsupportedPrecisionError
+from serving.openvino_runtime.precision import INFERENCE_TYPE, Precision, UnsupportedPrecisionError, check
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,8 @@ class OpenVINORuntime:
         started = time.perf_counter()
         self.version_dir = Path(version_dir)
         core = core or ov.Core()
-        self.precision: Precision = precisions.check(precision, core)
-        self._artefact = build.ensure(self.version_dir, precision)
+        self.precision: Precision = check(precision, core)
+        self._artefact = ensure(self.version_dir, precision)
         self.front = self._artefact.front
         self.top_k = self._artefact.top_k
         self.labels = np.array(self._artefact.labels, dtype=object)
