@@ -35,6 +35,7 @@ from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
 from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model, model_note
+from serving.precisions import PRECISIONS, RUNTIMES
 from stack.procs import REPO_ROOT
 
 REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
@@ -438,11 +439,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model-base-path", type=Path, help="use this exported model folder as it is")
     parser.add_argument(
         "--runtime",
-        choices=("auto", "tensorflow", "openvino"),
+        choices=RUNTIMES,
         default="auto",
         help="what runs the model in process and in the server (default auto, as make run)",
     )
-    parser.add_argument("--precision", choices=("f32", "bf16", "int8"), help="with --runtime openvino")
+    parser.add_argument("--precision", choices=PRECISIONS, help="with --runtime openvino")
     parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR)
     parser.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--email", default="admin@example.com")

@@ -23,6 +23,7 @@ import model_repository
 from loadtest import bench
 from loadtest.images import run_nonce
 from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model
+from serving.precisions import PRECISIONS, RUNTIMES
 from stack.procs import REPO_ROOT
 
 
@@ -64,8 +65,8 @@ async def _load(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.profile", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="efficientnet-lite0")
-    parser.add_argument("--runtime", default="auto", choices=("auto", "tensorflow", "openvino"))
-    parser.add_argument("--precision")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES)
+    parser.add_argument("--precision", choices=PRECISIONS)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -38,6 +38,7 @@ import numpy as np
 from serving import cpu
 from serving.accuracy import gate
 from serving.accuracy.photos import evaluation_images
+from serving.precisions import NO_NATIVE_BF16, PRECISIONS
 from serving.servable import DEFAULT_SIGNATURE, Servable
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Candidate:
         if name == "tensorflow":
             return cls("tensorflow", "f32")
         runtime, _, precision = name.partition("-")
-        if runtime != "openvino" or precision not in ("f32", "bf16", "int8"):
+        if runtime != "openvino" or precision not in PRECISIONS:
             raise ValueError(f"unknown candidate {name!r}: expected tensorflow or openvino-f32|bf16|int8")
         return cls(runtime, precision)
 
@@ -87,7 +88,7 @@ def runnable_here(candidates: Sequence[Candidate]) -> tuple[list[Candidate], dic
     kept, dropped = [], {}
     for candidate in candidates:
         if candidate.runtime == "openvino" and not precisions.runs_natively(candidate.precision):
-            dropped[candidate.name] = "this CPU has neither AVX512-BF16 nor AMX"
+            dropped[candidate.name] = NO_NATIVE_BF16
         else:
             kept.append(candidate)
     return kept, dropped

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from serving.limits import Limits
+from serving.precisions import PRECISIONS, RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--runtime",
-        choices=("auto", "tensorflow", "openvino"),
+        choices=RUNTIMES,
         default="tensorflow",
         help="embedded server only: what runs the model (tensorflow is the reference); auto serves the "
         "fastest of --auto_candidates that passes the accuracy gate on this CPU",
@@ -136,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--precision",
-        choices=("f32", "bf16", "int8"),
+        choices=PRECISIONS,
         default=None,
         help="embedded server only, with --runtime openvino: inference precision (default f32); "
         "a precision this CPU cannot run stops the server at start",

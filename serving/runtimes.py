@@ -17,12 +17,12 @@ import numpy as np
 
 from serving import auto_runtime
 from serving.errors import invalid_argument
+from serving.precisions import RUNTIMES, Precision
 from serving.servable import DEFAULT_SIGNATURE, Servable
 
 if TYPE_CHECKING:
-    from serving.openvino_runtime import OpenVINORuntime, Precision
+    from serving.openvino_runtime import OpenVINORuntime
 
-RUNTIMES = ("auto", "tensorflow", "openvino")
 IMAGE_INPUT = auto_runtime.IMAGE_INPUT
 
 LoadServable = Callable[[str, int, Path], Servable]

@@ -22,6 +22,7 @@ from model_repository import resolve_version_dir
 from serving import cpu
 from serving.accuracy import gate
 from serving.accuracy.photos import evaluation_images, labelled_images
+from serving.precisions import NO_NATIVE_BF16, PRECISIONS
 
 
 def _tensorflow(version_dir: Path) -> gate.Classify:
@@ -59,7 +60,7 @@ def evaluate(version_dir: Path, precisions: Sequence[str]) -> dict[str, Any]:
         if precision == "f32":
             continue
         if not openvino_precision.runs_natively(precision):
-            skipped[f"openvino-{precision}"] = "this CPU has neither AVX512-BF16 nor AMX"
+            skipped[f"openvino-{precision}"] = NO_NATIVE_BF16
             continue
         runtimes[precision] = OpenVINORuntime(version_dir, precision)  # type: ignore[arg-type]
     candidates = {f"openvino-{p}": _openvino_classify(rt) for p, rt in runtimes.items() if p in precisions}
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving.accuracy.report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--model-dir", type=Path, required=True, help="a version folder or a model folder")
-    parser.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -11,7 +11,7 @@ CLI), `precision` (the precisions and whether this CPU runs them), `runtime` (th
 `bench` (throughput, start-up and memory vs TensorFlow).
 """
 
-from serving.openvino_runtime.precision import Precision, UnsupportedPrecisionError
+from serving.openvino_runtime.precision import UnsupportedPrecisionError
 from serving.openvino_runtime.runtime import OpenVINORuntime
 
-__all__ = ["OpenVINORuntime", "Precision", "UnsupportedPrecisionError"]
+__all__ = ["OpenVINORuntime", "UnsupportedPrecisionError"]

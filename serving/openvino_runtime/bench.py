@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     from model_repository import resolve_version_dir
-    from serving.openvino_runtime.precision import IR_KIND
+    from serving.precisions import IR_KIND
 
     model_dir = resolve_version_dir(args.model_dir)
     if args.child:

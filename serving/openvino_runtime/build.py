@@ -16,7 +16,8 @@ from pathlib import Path
 
 from model_repository import resolve_version_dir
 from serving.openvino_runtime.artefacts import Artefact, find, write
-from serving.openvino_runtime.precision import IR_KIND, PRECISIONS, Precision, parse
+from serving.openvino_runtime.precision import parse
+from serving.precisions import IR_KIND, PRECISIONS, Precision
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,15 @@
-"""The precisions the OpenVINO runtime offers, which IR each runs, and whether this CPU can run it.
+"""Whether this CPU runs a precision (serving/precisions.py names them), and what OpenVINO is asked for.
 
-bf16 is an execution precision of the CPU plugin (the f32 IR run with bf16 arithmetic); int8 is a
-different, quantized IR. OpenVINO silently runs f32 where the CPU lacks native bf16 (AVX512-BF16 or AMX),
-so bf16 is refused up front instead.
+OpenVINO silently runs f32 where the CPU lacks native bf16 (AVX512-BF16 or AMX), so bf16 is refused up
+front instead.
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import openvino as ov
 
-Precision = Literal["f32", "bf16", "int8"]
-PRECISIONS: tuple[Precision, ...] = get_args(Precision)
-IR_KIND: dict[Precision, Literal["f32", "int8"]] = {"f32": "f32", "bf16": "f32", "int8": "int8"}
+from serving.precisions import NATIVE_BF16, PRECISIONS, Precision
+
 INFERENCE_TYPE = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}  # int8: the rest runs f32
 
 
@@ -42,7 +38,7 @@ def check(precision: str, core: ov.Core | None = None) -> Precision:
     checked = parse(precision)
     if not runs_natively(checked, core):
         raise UnsupportedPrecisionError(
-            "precision bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO reports "
+            f"precision bf16 needs a CPU with {NATIVE_BF16} (OpenVINO reports "
             f"{' '.join(cpu_capabilities(core))}); use f32 or int8"
         )
     return checked

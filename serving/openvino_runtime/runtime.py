@@ -22,7 +22,8 @@ import openvino as ov
 
 from serving.openvino_runtime.build import ensure
 from serving.openvino_runtime.decode import ImageDecodeError, prepare
-from serving.openvino_runtime.precision import INFERENCE_TYPE, Precision, UnsupportedPrecisionError, check
+from serving.openvino_runtime.precision import INFERENCE_TYPE, UnsupportedPrecisionError, check
+from serving.precisions import Precision
 
 log = logging.getLogger(__name__)
 
