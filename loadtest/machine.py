@@ -9,6 +9,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from serving import cpu
+
 PACKAGES = (
     "tensorflow-cpu",
     "keras",
@@ -18,19 +20,10 @@ PACKAGES = (
     "uvicorn",
     "httpx",
     "locust",
+    "openvino",
     "numpy",
     "pillow",
 )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict[str, str]:
@@ -45,7 +38,8 @@ def versions() -> dict[str, str]:
 
 def describe() -> dict[str, object]:
     return {
-        "cpu_model": cpu_model(),
+        "cpu_model": cpu.model_name(),
+        "isa_flags": " ".join(cpu.isa_flags()),  # lscpu's names: which oneDNN/OpenVINO kernels could run
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "load_average_1m_at_start": round(os.getloadavg()[0], 2),
@@ -55,8 +49,8 @@ def describe() -> dict[str, object]:
 
 def one_line(machine: dict[str, object]) -> str:
     return (
-        f"{machine['cpu_model']}, {machine['cores']} cores, load {machine['load_average_1m_at_start']} "
-        f"at start; {machine['platform']}"
+        f"{machine['cpu_model']} ({machine['isa_flags']}), {machine['cores']} cores, load "
+        f"{machine['load_average_1m_at_start']} at start; {machine['platform']}"
     )
 
 
