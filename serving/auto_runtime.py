@@ -123,8 +123,10 @@ def read_decision(version_dir: Path, key: str) -> dict[str, Any] | None:
     fingerprint = artefacts.fingerprint(version_dir)
     for path in _cache_files(version_dir, key):
         try:
-            decision: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            decision = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            continue
+        if not isinstance(decision, dict):  # not a decision this code wrote: decide again
             continue
         if decision.get("fingerprint") == fingerprint and decision.get("key") == key:
             decision["file"] = str(path)
@@ -137,13 +139,14 @@ def write_decision(version_dir: Path, key: str, decision: dict[str, Any]) -> Pat
 
     decision = {**decision, "key": key, "fingerprint": artefacts.fingerprint(version_dir)}
     for path in _cache_files(version_dir, key):
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
             staging.write_text(json.dumps(decision, indent=1) + "\n", encoding="utf-8")
             os.replace(staging, path)
             return path
         except OSError as error:
+            staging.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
             log.warning("cannot cache the runtime decision in %s: %s", path, error)
     return None
 

@@ -51,6 +51,12 @@ def test_the_decision_cache_is_keyed_by_candidates_and_export(tmp_path: Path, ti
     assert path is not None
     assert path.is_relative_to(version_dir)
     assert auto_runtime.read_decision(version_dir, key)["chosen"] == "openvino-f32"  # type: ignore[index]
+    assert not [p.name for p in path.parent.iterdir() if p.name.startswith(".runtime-choice")]
+    # a file this code did not write (valid JSON, not a decision) means: decide again, not a crash
+    original = path.read_text()
+    path.write_text("[]")
+    assert auto_runtime.read_decision(version_dir, key) is None
+    path.write_text(original)
     # a changed export (another graph) is decided again
     (version_dir / "saved_model.pb").write_bytes((version_dir / "saved_model.pb").read_bytes() + b"\0")
     assert auto_runtime.read_decision(version_dir, key) is None
