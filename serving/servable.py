@@ -66,7 +66,8 @@ class Servable:
     """A SavedModel version run by TensorFlow. `run` is thread-safe and is called from worker threads.
 
     Subclasses run the same signatures with another runtime (serving/runtimes.py): they override `_load`,
-    `run` and `check_images`; signature checks, warmup and in-flight accounting stay here."""
+    `run` and `prepare` (what a request's batch runs on); signature checks, warmup and in-flight accounting
+    stay here."""
 
     runtime = "tensorflow"
     precision: str = "f32"
