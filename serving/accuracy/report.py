@@ -25,7 +25,8 @@ from serving.accuracy.photos import evaluation_images, labelled_images
 from serving.precisions import NO_NATIVE_BF16, PRECISIONS
 
 
-def _tensorflow(version_dir: Path) -> gate.Classify:
+def tensorflow_classifier(version_dir: Path) -> gate.Classify:
+    """The reference: the export's `serving_default` run by TensorFlow, as TF Serving runs it."""
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
@@ -37,7 +38,9 @@ def _tensorflow(version_dir: Path) -> gate.Classify:
     return classify
 
 
-def _openvino_classify(runtime: Any) -> gate.Classify:
+def openvino_classifier(runtime: Any) -> gate.Classify:
+    """An `OpenVINORuntime` answering like the signature (decode included)."""
+
     def classify(images: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         _, scores, class_ids = runtime.predict(images)
         return class_ids, scores
@@ -51,7 +54,7 @@ def evaluate(version_dir: Path, precisions: Sequence[str]) -> dict[str, Any]:
     from serving.openvino_runtime import precision as openvino_precision
 
     images = list(evaluation_images())
-    reference = _tensorflow(version_dir)
+    reference = tensorflow_classifier(version_dir)
     f32 = OpenVINORuntime(version_dir, "f32")
     labels = [str(label) for label in f32.labels]
     runtimes: dict[str, Any] = {"f32": f32}
@@ -63,7 +66,7 @@ def evaluate(version_dir: Path, precisions: Sequence[str]) -> dict[str, Any]:
             skipped[f"openvino-{precision}"] = NO_NATIVE_BF16
             continue
         runtimes[precision] = OpenVINORuntime(version_dir, precision)  # type: ignore[arg-type]
-    candidates = {f"openvino-{p}": _openvino_classify(rt) for p, rt in runtimes.items() if p in precisions}
+    candidates = {f"openvino-{p}": openvino_classifier(rt) for p, rt in runtimes.items() if p in precisions}
     result = gate.evaluate(images, reference, candidates, f32.pixels(images), f32.probabilities)
     labelled = labelled_images()
     accuracy = {"tensorflow": gate.labelled_accuracy(reference, labelled, labels)}

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import pytest
-import tensorflow as tf
 
 from serving.accuracy import gate
 from serving.accuracy.photos import evaluation_images
+from serving.accuracy.report import openvino_classifier, tensorflow_classifier
 from serving.openvino_runtime import artefacts
 from serving.openvino_runtime.precision import UnsupportedPrecisionError
 from serving.openvino_runtime.runtime import OpenVINORuntime
@@ -41,24 +41,6 @@ def version_dir(efficientnet_base: Path, tmp_path_factory: pytest.TempPathFactor
     return target
 
 
-def _classify(runtime: OpenVINORuntime) -> gate.Classify:
-    def classify(images: object) -> tuple[np.ndarray, np.ndarray]:
-        _, scores, class_ids = runtime.predict(images)  # type: ignore[arg-type]
-        return class_ids, scores
-
-    return classify
-
-
-def _tf_classify(version_dir: Path) -> gate.Classify:
-    serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-
-    def classify(images: object) -> tuple[np.ndarray, np.ndarray]:
-        outputs = serve(image_bytes=tf.constant(list(images), dtype=tf.string))  # type: ignore[call-overload]
-        return outputs["class_ids"].numpy(), outputs["scores"].numpy()
-
-    return classify
-
-
 @pytest.fixture(scope="module")
 def f32_runtime(version_dir: Path) -> OpenVINORuntime:
     return OpenVINORuntime(version_dir, "f32")
@@ -66,14 +48,14 @@ def f32_runtime(version_dir: Path) -> OpenVINORuntime:
 
 @pytest.fixture(scope="module")
 def reference(version_dir: Path, eval_images: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    return gate.in_chunks(_tf_classify(version_dir), eval_images)
+    return gate.in_chunks(tensorflow_classifier(version_dir), eval_images)
 
 
 def test_f32_reproduces_tensorflow(
     f32_runtime: OpenVINORuntime, eval_images: list[bytes], reference: tuple[np.ndarray, np.ndarray]
 ) -> None:
     assert f32_runtime.info["inference_precision"] == "f32"
-    answers = gate.in_chunks(_classify(f32_runtime), eval_images)
+    answers = gate.in_chunks(openvino_classifier(f32_runtime), eval_images)
     measured = gate.agreement(reference, answers)
     print(measured)
     assert measured.images >= 100
@@ -93,7 +75,7 @@ def _damaged(runtime: OpenVINORuntime, damage: object) -> gate.Classify:
 @pytest.fixture(scope="module")
 def gate_result(version_dir: Path, f32_runtime: OpenVINORuntime, eval_images: list[bytes]) -> gate.GateResult:
     candidates = {
-        "openvino-f32": _classify(f32_runtime),
+        "openvino-f32": openvino_classifier(f32_runtime),
         "damaged-bgr": _damaged(f32_runtime, lambda pixels: pixels[..., ::-1]),
         "damaged-noise-8": _damaged(
             f32_runtime,
@@ -101,10 +83,10 @@ def gate_result(version_dir: Path, f32_runtime: OpenVINORuntime, eval_images: li
         ),
     }
     if BF16_CAPABLE:
-        candidates["openvino-bf16"] = _classify(OpenVINORuntime(version_dir, "bf16"))
+        candidates["openvino-bf16"] = openvino_classifier(OpenVINORuntime(version_dir, "bf16"))
     result = gate.evaluate(
         eval_images,
-        _tf_classify(version_dir),
+        tensorflow_classifier(version_dir),
         candidates,
         f32_runtime.pixels(eval_images),
         f32_runtime.probabilities,
@@ -151,7 +133,7 @@ def test_int8_from_the_cli_is_judged_by_the_gate(
     assert "skimage.data.astronaut" in info["calibration"]["photos"]
     runtime = OpenVINORuntime(version_dir, "int8")
     assert runtime.info["inference_precision"] == "f32"  # the layers left unquantized, not a silent bf16
-    measured = gate.agreement(reference, gate.in_chunks(_classify(runtime), eval_images))
+    measured = gate.agreement(reference, gate.in_chunks(openvino_classifier(runtime), eval_images))
     verdict = gate.judge("openvino-int8", measured, gate_result.floor)
     print(verdict.summary())  # int8 may fail the gate (it does for efficientnet-lite0): auto skips it then
     # but a working quantization is far closer to the reference than a preprocessing bug
