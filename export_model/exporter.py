@@ -13,8 +13,9 @@ import keras
 import tensorflow as tf
 
 import model_repository
+from contracts import model as contract
 from export_model import labels, models, versions, warmup
-from export_model.serving_module import INPUT_NAME, SIGNATURE, TOP_K, ServingModule
+from export_model.serving_module import ServingModule
 
 log = logging.getLogger("export_model")
 
@@ -62,14 +63,14 @@ def _model_info(built: models.BuiltModel, version: int, label_count: int, sizes:
         "input_size": [built.image_size, built.image_size],
         "preprocessing": built.preprocessing,
         "label_count": label_count,
-        "top_k": TOP_K,
+        "top_k": contract.TOP_K,
         "signature": {
-            "name": SIGNATURE,
-            "inputs": {INPUT_NAME: "string [batch] (encoded JPEG/PNG/GIF/BMP)"},
+            "name": contract.SIGNATURE,
+            "inputs": {contract.INPUT: "string [batch] (encoded JPEG/PNG/GIF/BMP)"},
             "outputs": {
-                "labels": "string [batch, 5]",
-                "scores": "float32 [batch, 5]",
-                "class_ids": "int64 [batch, 5]",
+                contract.LABELS: f"string [batch, {contract.TOP_K}]",
+                contract.SCORES: f"float32 [batch, {contract.TOP_K}]",
+                contract.CLASS_IDS: f"int64 [batch, {contract.TOP_K}]",
             },
         },
         "warmup_batch_sizes": sizes,

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from contracts import model as contract
 from export_model import image_ops
 from export_model.models import BuiltModel
 
-TOP_K = 5
-INPUT_NAME = "image_bytes"
-SIGNATURE = "serving_default"
-
-_SPEC = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
+_SPEC = tf.TensorSpec([None], tf.string, name=contract.INPUT)
 
 
 class ServingModule(tf.Module):  # type: ignore[misc]  # TensorFlow ships no types
@@ -44,12 +41,12 @@ class ServingModule(tf.Module):  # type: ignore[misc]  # TensorFlow ships no typ
         # for a non-empty batch the padding is nothing, and the graph stays one straight path.
         padded = tf.pad(inputs, [[0, tf.maximum(1 - count, 0)], [0, 0], [0, 0], [0, 0]])
         probabilities = self._built.network(padded, training=False)[:count]
-        scores, class_ids = tf.math.top_k(probabilities, k=TOP_K, sorted=True)
+        scores, class_ids = tf.math.top_k(probabilities, k=contract.TOP_K, sorted=True)
         return {
-            "labels": tf.gather(self.labels, class_ids),
-            "scores": tf.cast(scores, tf.float32),
-            "class_ids": tf.cast(class_ids, tf.int64),
+            contract.LABELS: tf.gather(self.labels, class_ids),
+            contract.SCORES: tf.cast(scores, tf.float32),
+            contract.CLASS_IDS: tf.cast(class_ids, tf.int64),
         }
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        return {SIGNATURE: self.serve.get_concrete_function()}
+        return {contract.SIGNATURE: self.serve.get_concrete_function()}

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from export_model.serving_module import INPUT_NAME, SIGNATURE
+from contracts import model as contract
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16)
@@ -41,9 +41,11 @@ def sample_jpeg(size: int = 64) -> bytes:
 
 def request(model_name: str, images: Sequence[bytes]) -> predict_pb2.PredictRequest:
     req = predict_pb2.PredictRequest(
-        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=SIGNATURE)
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=contract.SIGNATURE)
     )
-    req.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)]))
+    req.inputs[contract.INPUT].CopyFrom(
+        tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)])
+    )
     return req
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.net import is_loopback_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     demo_login_hint: bool | None = Field(
         None,
-        description="Show the demo login (admin@example.com / admin) on the sign-in page. By default only "
+        description="Show the demo login (contracts/demo.py) on the sign-in page. By default only "
         "when GATEWAY_URL is on this machine: the gateway accepts the demo password only while it binds "
         "loopback.",
     )
@@ -39,17 +39,7 @@ class Settings(BaseSettings):
     def show_demo_login(self) -> bool:
         if self.demo_login_hint is not None:
             return self.demo_login_hint
-        return is_loopback(self.gateway_url)
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return is_loopback_url(self.gateway_url)
 
 
 @lru_cache

@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from contracts import demo
 from frontend import handlers
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
@@ -23,7 +24,7 @@ from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
 
-DEMO_LOGIN = "Local demo: sign in as `admin@example.com` with the password `admin`, or create an account."
+DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
 
 
 def to_gradio(elements: dict[str, Any], updates: Updates) -> dict[Any, Any]:

@@ -30,6 +30,8 @@ import grpc
 import httpx
 
 import model_repository
+from contracts import demo
+from contracts import model as contract
 from loadtest import inprocess, payloads
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
@@ -75,8 +77,8 @@ def predict_request(model_name: str, image: bytes) -> bytes:
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
-    request.model_spec.signature_name = "serving_default"
-    tensor = request.inputs["image_bytes"]
+    request.model_spec.signature_name = contract.SIGNATURE
+    tensor = request.inputs[contract.INPUT]
     tensor.dtype = types_pb2.DT_STRING
     tensor.tensor_shape.dim.add(size=1)
     tensor.string_val.append(image)
@@ -446,8 +448,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, help="with --runtime openvino")
     parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR)
     parser.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
-    parser.add_argument("--email", default="admin@example.com")
-    parser.add_argument("--password", default="admin")
+    parser.add_argument("--email", default=demo.ADMIN_EMAIL)
+    parser.add_argument("--password", default=demo.ADMIN_PASSWORD)
     args = parser.parse_args(argv)
     if args.precision and args.runtime != "openvino":
         parser.error("--precision needs --runtime openvino (auto chooses its own, tensorflow runs f32)")

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import model_repository
+from contracts import demo
 from loadtest import bench
 from loadtest.images import run_nonce
 from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model
@@ -85,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
 
         async def run() -> None:
-            load = asyncio.create_task(_load(url, plan, run_nonce(), "admin@example.com", "admin", pids))
+            load = asyncio.create_task(
+                _load(url, plan, run_nonce(), demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD, pids)
+            )
             await asyncio.sleep(5)  # past sign-in and warmup
             recorders = [_record(pid, args.seconds, outputs[name]) for name, pid in pids.items()]
             await asyncio.to_thread(lambda: [r.wait() for r in recorders])

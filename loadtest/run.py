@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import ipaddress
 import json
 import os
 import re
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from contracts import demo
+from contracts.net import is_loopback
 from loadtest.images import run_nonce
 from loadtest.machine import describe, one_line
 from loadtest.settings import DEFAULT_TAGS, USER_CLASS_TAGS, users_for_tags
@@ -54,7 +55,7 @@ def require_local(url: str) -> str:
     if not url.startswith(("http://", "https://")) or not host:
         raise SystemExit(f"not an http(s) URL: {url!r}")
     addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+    if not addresses or not all(is_loopback(address) for address in addresses):
         raise SystemExit(
             f"{url} is not a local address ({', '.join(sorted(addresses))}); load tests stay local"
         )
@@ -286,8 +287,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model-base-path", type=Path, help="serve this exported model folder as it is")
     parser.add_argument("--model-name", help="model name at --host (default --model)")
     parser.add_argument("--reports-dir", type=Path, default=REPORTS_DIR)
-    parser.add_argument("--email", default="admin@example.com")
-    parser.add_argument("--password", default="admin")
+    parser.add_argument("--email", default=demo.ADMIN_EMAIL)
+    parser.add_argument("--password", default=demo.ADMIN_PASSWORD)
     args = parser.parse_args(argv)
     try:
         seconds(args.duration)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts import demo
+
 # The tags of each user class's tasks: `loadtest.run` picks the classes that still have a task after
 # `--tags` filtering (Locust refuses to start a class with none). tests/loadtest checks it against the file.
 USER_CLASS_TAGS: dict[str, frozenset[str]] = {
@@ -20,8 +22,8 @@ class LoadtestSettings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
     serving_url: str = "http://127.0.0.1:8501"
     model_name: str = "resnet50"
-    email: str = "admin@example.com"
-    password: str = "admin"
+    email: str = demo.ADMIN_EMAIL
+    password: str = demo.ADMIN_PASSWORD
     # Think time between a user's requests, in seconds; the original project's load test used 1-5 s.
     wait_min: float = Field(1.0, ge=0)
     wait_max: float = Field(5.0, ge=0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 import model_repository
+from contracts import ports
 from stack.commands import gateway_command, serving_command
 from stack.model import ExportFailedError, ensure_model
 from stack.procs import (
@@ -121,7 +122,7 @@ class Testbed:
         first = len(self.replicas)
         # Launched together so that the replicas load their model in parallel.
         started = [
-            self._launch_replica(_port_pair(8500 + 10 * (first + i)), batching) for i in range(replicas)
+            self._launch_replica(_port_pair(ports.replica(first + i)[0]), batching) for i in range(replicas)
         ]
         for index, replica in enumerate(started):
             for attempt in range(1, START_ATTEMPTS + 1):
@@ -162,7 +163,7 @@ class Testbed:
     def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
         """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
         target = ",".join(r.grpc_target for r in replicas)
-        port = 8000 if port_is_free(LOCAL, 8000) else free_port()
+        port = ports.GATEWAY if port_is_free(LOCAL, ports.GATEWAY) else free_port()
         for attempt in range(1, START_ATTEMPTS + 1):
             command = gateway_command(
                 port,

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts import ports
 from stack.procs import LOCAL
 
 
@@ -20,10 +21,10 @@ class StackSettings(BaseSettings):
     fallback_model: str = Field("efficientnet-lite0", alias="FALLBACK_MODEL")
     models_dir: Path = Field(Path("models"), alias="MODELS_DIR")
     replicas: int = Field(1, alias="REPLICAS", ge=1, le=16)
-    serving_port: int = Field(8500, alias="SERVING_PORT")
-    serving_rest_port: int = Field(8501, alias="SERVING_REST_PORT")
-    gateway_port: int = Field(8000, alias="GATEWAY_PORT")
-    frontend_port: int = Field(7860, alias="GRADIO_SERVER_PORT")
+    serving_port: int = Field(ports.SERVING_GRPC, alias="SERVING_PORT")
+    serving_rest_port: int = Field(ports.SERVING_REST, alias="SERVING_REST_PORT")
+    gateway_port: int = Field(ports.GATEWAY, alias="GATEWAY_PORT")
+    frontend_port: int = Field(ports.FRONTEND, alias="GRADIO_SERVER_PORT")
     bind: str = Field(LOCAL, validation_alias=AliasChoices("BIND", "STACK_HOST"))
     var_dir: Path = Field(Path("var"), alias="VAR_DIR")
     database_url: str | None = Field(None, alias="DATABASE_URL")
@@ -59,4 +60,4 @@ class StackSettings(BaseSettings):
 
     def replica_ports(self) -> list[tuple[int, int]]:
         """(gRPC, REST) per replica: 8500/8501, 8510/8511, … as in the serving contract."""
-        return [(self.serving_port + 10 * i, self.serving_rest_port + 10 * i) for i in range(self.replicas)]
+        return ports.replica_ports(self.replicas, self.serving_port, self.serving_rest_port)

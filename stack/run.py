@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts import demo
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import ExportFailedError, choose_model
@@ -168,7 +169,9 @@ def run(settings: StackSettings) -> int:
         say(f"Gateway API docs:   http://{settings.host}:{settings.gateway_port}/docs")
         rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
         say(f"Model server:       {model}, gRPC {settings.host}:{settings.serving_port}, REST {rest}")
-        say("Sign in as admin@example.com / admin (ADMIN_EMAIL / ADMIN_PASSWORD change it).")
+        say(
+            f"Sign in as {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD} (ADMIN_EMAIL / ADMIN_PASSWORD change it)."
+        )
         say("Ctrl-C (or `make stop` in another terminal) stops everything.")
         while True:
             for service in services:

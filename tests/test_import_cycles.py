@@ -20,6 +20,7 @@ PACKAGES = (
     "stack",
     "model_repository",
     "tfs_protos",
+    "contracts",
 )
 
 

@@ -31,8 +31,9 @@ import openvino as ov
 from openvino import opset15 as ops
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
-INPUT_NAME = "image_bytes"
-OUTPUT_NAMES = ("scores", "class_ids", "labels")
+from contracts import model as contract
+
+OUTPUT_NAMES = (contract.SCORES, contract.CLASS_IDS, contract.LABELS)  # the wrapper's output order
 MODEL_FILE = "model.xml"
 
 
@@ -104,7 +105,7 @@ def wrap(network: ov.Model, height: int, width: int, labels: list[str], top_k: i
     wrapped = ov.Model(
         [top.output(0), top.output(1), label_node.output(0)], model.get_parameters(), "image-classifier"
     )
-    wrapped.input(0).get_tensor().set_names({INPUT_NAME})
+    wrapped.input(0).get_tensor().set_names({contract.INPUT})
     for output, name in zip(wrapped.outputs, OUTPUT_NAMES, strict=True):
         output.get_tensor().set_names({name})
     return wrapped

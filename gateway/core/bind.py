@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 
+from contracts.net import is_loopback
+
+__all__ = ["bind_host", "is_loopback"]
+
 UVICORN_DEFAULT_HOST = "127.0.0.1"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _argv_host(argv: list[str]) -> str | None:

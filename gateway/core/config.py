@@ -10,10 +10,9 @@ from typing import Annotated, Literal
 from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts import demo
 from gateway.core.bind import is_loopback
 
-DEMO_SECRET_KEY = "local-demo-only-change-me-0f8e1c2b7a9d4e6f"
-DEMO_ADMIN_PASSWORD = "admin"
 MIN_SECRET_KEY_BYTES = 32
 MIN_PASSWORD_LENGTH = 8
 log = logging.getLogger("gateway")
@@ -48,10 +47,10 @@ class Settings(BaseSettings):
     inspect_threads: Annotated[int, Field(ge=1)] = 2
     """Threads of one worker that decode images (the budget above bounds what they hold at once)."""
 
-    secret_key: str = DEMO_SECRET_KEY
+    secret_key: str = demo.SECRET_KEY
     access_token_expire_minutes: Annotated[int, Field(ge=1)] = 60
-    admin_email: str = "admin@example.com"
-    admin_password: str = DEMO_ADMIN_PASSWORD
+    admin_email: str = demo.ADMIN_EMAIL
+    admin_password: str = demo.ADMIN_PASSWORD
     admin_name: str = "Admin"
     allow_demo_secrets: bool = False
     """Start with the demo SECRET_KEY / admin password on a non-loopback address (a throw-away demo)."""
@@ -90,9 +89,9 @@ class Settings(BaseSettings):
     def demo_secrets(self) -> list[str]:
         """What is still the public demo value (empty when both secrets were set)."""
         found = []
-        if self.secret_key == DEMO_SECRET_KEY:
+        if self.secret_key == demo.SECRET_KEY:
             found.append("SECRET_KEY is the built-in demo key (anyone can forge tokens)")
-        if self.admin_password == DEMO_ADMIN_PASSWORD or len(self.admin_password) < MIN_PASSWORD_LENGTH:
+        if self.admin_password == demo.ADMIN_PASSWORD or len(self.admin_password) < MIN_PASSWORD_LENGTH:
             found.append(f"ADMIN_PASSWORD is the default or shorter than {MIN_PASSWORD_LENGTH} characters")
         return found
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 import grpc
 from grpc import aio
 
+from contracts import model as contract
 from gateway.core.logging import REQUEST_ID
 from gateway.core.metrics import SERVING_LATENCY
 from tfs_protos.apis import (
@@ -32,8 +33,6 @@ from tfs_protos.apis import (
 )
 
 log = logging.getLogger("gateway.serving")
-INPUT_KEY = "image_bytes"
-OUTPUT_KEYS = ("labels", "scores", "class_ids")
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
@@ -172,7 +171,7 @@ class ServingClient:
     async def classify(self, image: bytes) -> Classification:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = self.model_name
-        tensor = request.inputs[INPUT_KEY]
+        tensor = request.inputs[contract.INPUT]
         tensor.dtype = types_pb2.DT_STRING
         tensor.tensor_shape.dim.add(size=1)
         tensor.string_val.append(image)
@@ -188,12 +187,12 @@ class ServingClient:
 
     def _parse(self, response: predict_pb2.PredictResponse) -> Classification:
         outputs = response.outputs
-        missing = [key for key in OUTPUT_KEYS if key not in outputs]
+        missing = [key for key in contract.OUTPUTS if key not in outputs]
         if missing:
             raise ServingError(502, f"The model's answer lacks outputs {missing}: wrong signature?")
-        labels = [b.decode("utf-8", "replace") for b in outputs["labels"].string_val]
-        scores = [float(x) for x in _numbers(outputs["scores"], "f", "float_val")]
-        class_ids = [int(x) for x in _numbers(outputs["class_ids"], "q", "int64_val")]
+        labels = [b.decode("utf-8", "replace") for b in outputs[contract.LABELS].string_val]
+        scores = [float(x) for x in _numbers(outputs[contract.SCORES], "f", "float_val")]
+        class_ids = [int(x) for x in _numbers(outputs[contract.CLASS_IDS], "q", "int64_val")]
         if not labels or len(labels) != len(scores):
             raise ServingError(502, "The model's answer has no or mismatched labels and scores.")
         version = response.model_spec.version.value if response.model_spec.HasField("version") else 0

@@ -28,7 +28,7 @@ class Image:
 IMAGES = {
     "gateway": Image(
         group="gateway",
-        sources=("gateway/", "tfs_protos/"),
+        sources=("contracts/", "gateway/", "tfs_protos/"),
         build=("-m", "tfs_protos.build"),
         build_group="protos",
         probe=(
@@ -39,7 +39,7 @@ IMAGES = {
     ),
     "frontend": Image(
         group="frontend",
-        sources=("frontend/", "export_model/imagenet_labels.txt"),
+        sources=("contracts/", "frontend/", "export_model/imagenet_labels.txt"),
         build=(),
         probe="import sys, frontend.__main__, frontend.ui; assert 'tensorflow' not in sys.modules",
     ),

@@ -230,9 +230,9 @@ def test_the_export_image_installs_the_builder_where_ovms_looks() -> None:
     text = DOCKERFILE.read_text()
     assert "COPY --chmod=755 deploy/docker/ovms_model.py /usr/local/bin/ovms-model" in text
     assert "COPY serving/ /app/serving/" in text
+    assert "COPY contracts/ /app/contracts/" in text
     assert re.search(r"MODELS_DIR=/models\b", text)
     builder = load_builder()
-    assert builder.INPUT_NAME == "image_bytes"  # the gateway's input key
     assert builder.OUTPUT_NAMES == ("scores", "class_ids", "labels")
 
 

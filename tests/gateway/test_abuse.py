@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
+from contracts import demo
 from gateway import crud
-from gateway.core.config import DEMO_SECRET_KEY, Settings
+from gateway.core.config import Settings
 from gateway.models import Prediction
 from gateway.services import storage
 from tests.gateway.abuse_payloads import animated_gif, png_of_zeros
@@ -99,17 +100,17 @@ async def test_the_demo_secrets_are_refused_on_a_public_address(
     gateway_settings, fake: FakeServing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UVICORN_HOST", "0.0.0.0")
-    for demo in (
-        {"secret_key": DEMO_SECRET_KEY, "admin_password": "a-real-admin-password"},
-        {"admin_password": "admin"},
+    for unsafe in (
+        {"secret_key": demo.SECRET_KEY, "admin_password": "a-real-admin-password"},
+        {"admin_password": demo.ADMIN_PASSWORD},
         {"admin_password": "short"},
     ):
         with pytest.raises(Exception, match=r"Refusing to start on 0\.0\.0\.0"):
-            async with running_gateway(gateway_settings(serving_target=fake.target, **demo)):
+            async with running_gateway(gateway_settings(serving_target=fake.target, **unsafe)):
                 pass
     # The explicit demo switch, or a real key and password, start.
     allowed = gateway_settings(
-        serving_target=fake.target, secret_key=DEMO_SECRET_KEY, allow_demo_secrets=True
+        serving_target=fake.target, secret_key=demo.SECRET_KEY, allow_demo_secrets=True
     )
     async with running_gateway(allowed) as gw:
         assert (await gw.client.get("/health")).status_code == 200
