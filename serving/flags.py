@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from serving.limits import Limits
+from serving.limits import Limits, help_text
 from serving.precisions import PRECISIONS, RUNTIMES
 
 log = logging.getLogger(__name__)
@@ -52,20 +52,6 @@ class Flags:
     auto_candidates: str
     limits: Limits
     ignored: tuple[str, ...]
-
-
-_LIMIT_HELP = {
-    "max_request_bytes": "largest REST body and gRPC message, in bytes (413 / RESOURCE_EXHAUSTED beyond)",
-    "max_request_batch_size": "most rows (images) in one request",
-    "max_image_pixels": "most pixels an image may declare in its header (summed over an animation's frames)",
-    "max_image_frames": "most frames of an animated GIF, PNG or WebP",
-    "max_json_depth": "deepest nesting of a REST JSON body",
-    "max_concurrent_rpcs": "gRPC calls served at once (RESOURCE_EXHAUSTED beyond)",
-    "max_concurrent_rest_requests": "REST requests served at once (503 beyond)",
-    "max_queued_requests": "predict requests decoding, queued or running at once (RESOURCE_EXHAUSTED beyond)",
-    "max_queued_bytes": "bytes of the predict requests admitted at once (RESOURCE_EXHAUSTED beyond)",
-    "request_threads": "threads that decode-check images (and run the model without batching)",
-}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -142,9 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded server only, with --runtime openvino: inference precision (default f32); "
         "a precision this CPU cannot run stops the server at start",
     )
-    limits = parser.add_argument_group("request limits (embedded server only; see serving/limits.py)")
+    limits = parser.add_argument_group("request limits (embedded server only)")
     for field in fields(Limits):
-        limits.add_argument(f"--{field.name}", type=int, default=field.default, help=_LIMIT_HELP[field.name])
+        limits.add_argument(f"--{field.name}", type=int, default=field.default, help=help_text(field.name))
     return parser
 
 

@@ -1,59 +1,64 @@
-"""The server's request limits (flags of `python -m serving`), each checked before the work it bounds.
+"""The server's request limits: each a flag of `python -m serving` (its help text is here), each checked
+before the work it bounds.
 
-Memory under a 2 GiB replica limit, with these defaults:
+How they keep a replica's memory bounded, with the defaults:
 
-- TensorFlow and the model, resident after warmup: 0.75 GiB with the tests' tiny model, 0.87 GiB with
-  efficientnet-lite0 (measured); ResNet50 takes more (see below).
-- request bytes: gRPC reads at most `max_concurrent_rpcs` = 24 messages of at most `max_request_bytes` =
-  11 MiB at once (≤ 264 MiB, held about twice while parsed: message and protobuf), REST at most 16
-  bodies. Only `max_queued_requests` = 24 requests holding at most `max_queued_bytes` = 64 MiB pass
-  admission into decoding and batching; the rest are refused at once. The OpenVINO runtime decodes each
-  image before batching and holds its network-size pixels until the batch runs (600 KiB at 224x224,
-  float32): those bytes count in the same `max_queued_bytes`. A string tensor is never expanded
-  beyond the values it carries and holds at most `max_request_batch_size` values (serving/tensors.py).
-- decoded pixels: an image over `max_image_pixels` = 12.5 M pixels (a 12 MP photo passes; summed over an
-  animation's frames) is refused from its header, so one decode holds ≤ 38 MB of RGB; the export's
-  preprocessing adds a float32 copy of the crop (≤ 150 MB). Decodes run in the `request_threads` = 2
-  check threads (≤ 2 x 38 MB) and in the `num_batch_threads` = 2 batch threads (≤ 2 x ~190 MB).
+- request bytes: gRPC reads at most `max_concurrent_rpcs` messages of at most `max_request_bytes` at once
+  (held about twice while parsed: message and protobuf), REST at most `max_concurrent_rest_requests`
+  bodies. Only `max_queued_requests` requests holding at most `max_queued_bytes` pass admission into
+  decoding and batching; the rest are refused at once. The OpenVINO engine decodes each image before
+  batching and holds its network-size pixels until the batch runs (600 KiB at 224x224, float32): those
+  bytes count in the same `max_queued_bytes`. A string tensor is never expanded beyond the values it
+  carries and holds at most `max_request_batch_size` values (serving/tensors.py).
+- decoded pixels: an image over `max_image_pixels` (summed over an animation's frames) is refused from its
+  header, so one decode holds at most 3 bytes a pixel of RGB; the export's preprocessing adds a float32 copy
+  of the crop. Decodes run in the `request_threads` check threads and in the batch threads.
 
-Measured (the most hostile burst, all at once: 8 images at the pixel limit, 24 gRPC messages at the byte
-limit, 16 REST bodies): peak RSS +0.9 GiB with the tiny model (tests/serving/test_abuse.py), and
-0.87 -> 1.77-1.93 GiB with efficientnet-lite0 over four runs. A model with a larger footprint (ResNet50)
-needs lower limits (e.g. --max_concurrent_rpcs, --max_image_pixels) or more memory.
-serving/__main__.py also fixes glibc's mmap threshold, so large request buffers are returned on free.
+What that comes to for a real model, measured under the most hostile burst, is in the README ("Model server
+limits"). serving/__main__.py also fixes glibc's mmap threshold, so large request buffers are returned on
+free.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 MIB = 2**20
 
 
+def _limit(default: int, help_text: str) -> int:
+    value: int = field(default=default, metadata={"help": help_text})
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
-    # bytes of one REST body and of one gRPC message (the gateway's uploads are at most 10 MiB)
-    max_request_bytes: int = 11 * MIB
-    # rows (first dimension) of one request, and values of one string input
-    max_request_batch_size: int = 32
-    # width x height from the header, summed over an animation's frames
-    max_image_pixels: int = 12_500_000
-    # frames of an animated GIF, PNG or WebP
-    max_image_frames: int = 100
-    # nesting of a REST JSON body (a tensor of rank r needs r + 3)
-    max_json_depth: int = 32
-    # gRPC calls served at once; beyond it gRPC answers RESOURCE_EXHAUSTED
-    max_concurrent_rpcs: int = 24
-    # REST requests served at once; beyond it 503
-    max_concurrent_rest_requests: int = 16
-    # predict requests admitted (being checked, decoded, waiting for or in a batch), and their bytes;
-    # beyond either, RESOURCE_EXHAUSTED at once
-    max_queued_requests: int = 24
-    max_queued_bytes: int = 64 * MIB
-    # threads that decode-check images before batching
-    request_threads: int = 2
+    max_request_bytes: int = _limit(
+        11 * MIB, "largest REST body and gRPC message, in bytes (413 / RESOURCE_EXHAUSTED beyond)"
+    )
+    max_request_batch_size: int = _limit(
+        32, "most rows (images) in one request, and values of a string input"
+    )
+    max_image_pixels: int = _limit(
+        12_500_000, "most pixels an image may declare in its header (summed over an animation's frames)"
+    )
+    max_image_frames: int = _limit(100, "most frames of an animated GIF, PNG or WebP")
+    max_json_depth: int = _limit(32, "deepest nesting of a REST JSON body (a tensor of rank r needs r + 3)")
+    max_concurrent_rpcs: int = _limit(24, "gRPC calls served at once (RESOURCE_EXHAUSTED beyond)")
+    max_concurrent_rest_requests: int = _limit(16, "REST requests served at once (503 beyond)")
+    max_queued_requests: int = _limit(
+        24, "predict requests decoding, queued or running at once (RESOURCE_EXHAUSTED beyond)"
+    )
+    max_queued_bytes: int = _limit(
+        64 * MIB, "bytes of the predict requests admitted at once (RESOURCE_EXHAUSTED beyond)"
+    )
+    request_threads: int = _limit(2, "threads that decode-check images (and run the model without batching)")
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if value < 1:
                 raise ValueError(f"--{name} must be at least 1, got {value}")
+
+
+def help_text(name: str) -> str:
+    return str(next(f for f in fields(Limits) if f.name == name).metadata["help"])
