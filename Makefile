@@ -140,9 +140,9 @@ k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomiz
 k8s-render-openvino:  ## print the manifests with OpenVINO Model Server replicas (deploy/k8s-openvino overlay)
 	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s-openvino
 
-.PHONY: openvino-quantize bench-openvino
+.PHONY: openvino-quantize bench-engines
 openvino-quantize: install  ## build the int8 OpenVINO IR of the latest MODELS_DIR/MODEL version (--runtime openvino)
-	$(PY) -m serving.openvino_runtime.build --precision int8 --model-dir $(MODELS_DIR)/$(MODEL)
+	$(PY) -m serving.openvino_ir.build --precision int8 --model-dir $(MODELS_DIR)/$(MODEL)
 
-bench-openvino: install  ## in-process img/s, start-up and RSS: TensorFlow vs OpenVINO f32/bf16/int8 (MODEL)
-	$(PY) -m serving.openvino_runtime.bench --model-dir $(MODELS_DIR)/$(MODEL)
+bench-engines: install  ## in-process img/s, start-up and RSS of each engine: TensorFlow, OpenVINO f32/bf16/int8 (MODEL)
+	$(PY) -m serving.engines.bench --model-dir $(MODELS_DIR)/$(MODEL)

@@ -8,13 +8,11 @@ name beside its final place and renamed in one step.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from export_model.errors import ExportError
+from model_repository.publish import PublishError, staged_directory
 
 
 @contextlib.contextmanager
@@ -27,15 +25,8 @@ def publishing(base: Path, version: int) -> Iterator[Path]:
         raise ExportError(
             f"{final} already exists; versions are never overwritten (omit --version for the next)"
         )
-    base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
     try:
-        yield staging
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a server under another user must read it
-        try:
-            os.rename(staging, final)  # atomic on one file system; fails if `final` appeared meanwhile
-        except OSError as exc:
-            raise ExportError(f"cannot publish {final}: {exc}") from exc
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        with staged_directory(final, replace=False) as staging:
+            yield staging
+    except PublishError as exc:
+        raise ExportError(str(exc)) from exc

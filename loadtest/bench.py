@@ -37,6 +37,7 @@ from loadtest.images import jpeg_pool, run_nonce
 from loadtest.loadgen import Call, current_worker, run_load
 from loadtest.machine import CpuMeter, describe, one_line
 from loadtest.testbed import BENCH_MODELS_DIR, Testbed, bench_model, model_note
+from serving.engines import TENSORFLOW
 from serving.precisions import PRECISIONS, RUNTIMES
 from stack.procs import REPO_ROOT
 
@@ -341,16 +342,17 @@ def run(args: argparse.Namespace, started: dt.datetime) -> dict[str, Any]:
     batch_sizes = (1, 8) if args.serving_only else plan.batch_sizes
     measurements: dict[str, Any] = {}
 
-    runtime, precision = inprocess.resolve_runtime(version_dir, args.runtime, args.precision, say)
+    spec = inprocess.resolve_engine(version_dir, args.runtime, args.precision, say)
+    runtime, precision = spec.runtime, spec.precision
     say(f"a. the model in this process ({runtime} {precision}) …")
     images = jpeg_pool(max(batch_sizes) * 4, nonce)
     measurements["a_in_process"] = inprocess.measure(
-        inprocess.predictor(version_dir, runtime, precision), images, batch_sizes, plan.inprocess_seconds, say
+        inprocess.classifier(version_dir, spec), images, batch_sizes, plan.inprocess_seconds, say
     )
     if runtime != "tensorflow":
         best = measurements["a_in_process"]["best_batch_size"]
         say(f"a'. TensorFlow in this process, batch {best}, for the ratio to the reference …")
-        reference = inprocess.predictor(version_dir, "tensorflow", "f32")
+        reference = inprocess.classifier(version_dir, TENSORFLOW)
         measurements["a_tensorflow"] = inprocess.measure(
             reference, images, (best,), plan.inprocess_seconds, say
         )

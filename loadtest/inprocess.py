@@ -1,86 +1,61 @@
-"""`make bench`'s measurement a: the model in this process, with the runtime the server will run.
+"""`make bench`'s measurement a: the model in this process, with the engine the server will run.
 
-`auto` is decided here exactly as the server decides it (serving/auto_runtime.py, the same cache), so
-the server started afterwards loads the same runtime without deciding again.
+`auto` is decided here exactly as the server decides it (serving/engines/auto.py, the same cache), so
+the server started afterwards loads the same engine without deciding again.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-Predict = Callable[[Sequence[bytes]], object]
+from serving.engines import Classify, EngineSpec
+
 Say = Callable[[str], None]
 
 
-def resolve_runtime(version_dir: Path, runtime: str, precision: str | None, say: Say) -> tuple[str, str]:
-    """(runtime, precision) that `python -m serving --runtime RUNTIME [--precision P]` will serve."""
-    if runtime != "auto":
-        return runtime, precision or "f32"
-    from serving import auto_runtime
+def resolve_engine(version_dir: Path, runtime: str, precision: str | None, say: Say) -> EngineSpec:
+    """The engine `python -m serving --runtime RUNTIME [--precision P]` will serve."""
+    from serving.engines import TENSORFLOW, auto
+    from serving.precisions import AUTO_CANDIDATES, parse
+
+    if runtime == "tensorflow":
+        return TENSORFLOW
+    if runtime == "openvino":
+        return EngineSpec("openvino", parse(precision or "f32"))
     from serving.config import read_batching_parameters
-    from serving.runtimes import construct
     from stack.commands import BATCHING_CONFIG
 
-    name, version = version_dir.parent.name, int(version_dir.name)
-    candidates = auto_runtime.parse_candidates(",".join(auto_runtime.DEFAULT_CANDIDATES))
-    servable = auto_runtime.load(
-        name,
-        version,
+    choice = auto.choose(
         version_dir,
-        candidates,
-        lambda c: construct(name, version, version_dir, c.runtime, c.precision),
-        timing_batch=read_batching_parameters(BATCHING_CONFIG).max_batch_size,  # as the server times it
+        auto.parse_candidates(AUTO_CANDIDATES),
+        read_batching_parameters(BATCHING_CONFIG).max_batch_size,  # as the server times it
     )
-    say(f"  auto: {servable.selection['selection']}")
-    return servable.runtime, servable.precision
+    say(f"  auto: {choice.selection['selection']}")
+    return choice.spec
 
 
-def predictor(version_dir: Path, runtime: str, precision: str) -> Predict:
-    """Encoded images -> answers, as the server's runtime computes them (decode included)."""
-    if runtime == "tensorflow":
-        import tensorflow as tf  # only here: the load generators never need it
+def classifier(version_dir: Path, spec: EngineSpec) -> Classify:
+    """Encoded images -> answers, as the server's engine computes them (decode included)."""
+    from serving import engines
 
-        function = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-
-        def predict_tf(images: Sequence[bytes]) -> object:
-            return function(image_bytes=tf.constant(list(images)))["scores"].numpy()
-
-        return predict_tf
-    from serving.openvino_runtime import OpenVINORuntime
-
-    return OpenVINORuntime(version_dir, precision).predict  # type: ignore[arg-type]
+    return engines.classifier(engines.load(spec, version_dir))
 
 
 def measure(
-    predict: Predict, images: list[bytes], batch_sizes: Sequence[int], seconds: float, say: Say
+    classify: Classify, images: list[bytes], batch_sizes: Sequence[int], seconds: float, say: Say
 ) -> dict[str, Any]:
-    """Images/s per batch size, with as many callers as cores: one call at a time leaves cores idle (a
-    ResNet50 call at batch 1 to 16 keeps ~1.3 of 2 cores busy), which would put the "ceiling" below what
-    the server reaches with concurrent requests."""
-    callers = os.cpu_count() or 1
+    """Images/s per batch size, with as many callers as cores (serving/engines/timing.py)."""
+    from serving.engines.timing import throughput
+
     by_size: dict[str, float] = {}
+    callers = 0
     for size in batch_sizes:
         batches = [images[i : i + size] for i in range(0, len(images) - size + 1, size)]
-        predict(batches[-1])  # warmup: the first call at a new shape allocates
-        start = time.perf_counter()
-
-        def caller(
-            offset: int, size: int = size, batches: list[list[bytes]] = batches, start: float = start
-        ) -> int:
-            calls = 0
-            while calls < 2 or time.perf_counter() - start < seconds:
-                predict(batches[(offset + calls) % len(batches)])
-                calls += 1
-            return calls * size
-
-        with ThreadPoolExecutor(callers) as pool:  # both runtimes release the GIL while they compute
-            done = sum(pool.map(caller, range(callers)))
-        by_size[str(size)] = round(done / (time.perf_counter() - start), 3)
+        measured = throughput(classify, batches, seconds=seconds)
+        callers = measured.threads
+        by_size[str(size)] = round(measured.images_per_second, 3)
         say(f"  in process, batch {size:>2}, {callers} callers: {by_size[str(size)]:8.2f} images/s")
     best = max(by_size, key=lambda size: by_size[size])
     return {

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_tensorflow(flags)
 
     from serving.config import ConfigError, load_server_config
-    from serving.runtimes import RuntimeUnavailableError, servable_loader
+    from serving.loader import RuntimeUnavailableError, servable_loader
     from serving.server import serve
 
     try:

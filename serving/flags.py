@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from serving.limits import Limits, help_text
-from serving.precisions import PRECISIONS, RUNTIMES
+from serving.precisions import AUTO_CANDIDATES, PRECISIONS, RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--auto_candidates",
-        default="tensorflow,openvino-f32,openvino-bf16",
+        default=AUTO_CANDIDATES,
         help="embedded server only, with --runtime auto: what it may choose from (add openvino-int8 to "
         "consider int8); candidates this CPU cannot run natively are dropped",
     )

@@ -23,7 +23,7 @@ from serving.errors import Gone, ServingError, invalid_argument
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.predictor import Predictor, Timer, runtime_headers
-from serving.servable import DEFAULT_SIGNATURE
+from serving.signatures import DEFAULT_SIGNATURE
 from serving.tensors import to_ndarray, to_tensor_proto
 
 SIGNATURE_DEF_FIELD = "signature_def"

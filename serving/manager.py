@@ -65,9 +65,9 @@ class ModelManager:
         config: model_server_config_pb2.ModelServerConfig,
         models_dir: Path | None,
         poll_seconds: float,
+        load_servable: Callable[[str, int, Path], Servable],
         warmup_batch_sizes: tuple[int, ...] = (),
         on_unloaded: Callable[[Servable], None] | None = None,
-        load_servable: Callable[[str, int, Path], Servable] = Servable,
         on_loaded: Callable[[Servable], None] | None = None,
     ) -> None:
         self._models = {
@@ -155,7 +155,7 @@ class ModelManager:
             "Successfully loaded servable version {name: %s version: %d} in %.2fs (%d warmup runs, %s)",
             name,
             entry.version,
-            servable.load_seconds,
+            servable.engine.load_seconds,
             runs,
             " ".join(f"{key}={value}" for key, value in servable.runtime_info.items()),
         )

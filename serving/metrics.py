@@ -11,7 +11,7 @@ equivalents:
 - `tensorflow_serving_batch_queue_depth{model_name}` — rows waiting in batch queues.
 - `tensorflow_serving_runtime_info{model_name, version, runtime, precision, selected_by}` — 1 for each
   loaded version; `selected_by` is `flag` (`--runtime`/`--precision`) or `auto` (chosen by the accuracy
-  gate and a timing at load, serving/auto_runtime.py); join on model_name to split the other series by
+  gate and a timing at load, serving/engines/auto.py); join on model_name to split the other series by
   runtime. An info gauge rather than a label on every series keeps their names and labels as TF Serving's.
 """
 
@@ -71,8 +71,8 @@ class Metrics(BatchMetrics):
         )
 
     def _runtime_labels(self, servable: Servable) -> tuple[str, str, str, str, str]:
-        selected_by = servable.selection.get("selected_by", "flag")
-        return (servable.name, str(servable.version), servable.runtime, servable.precision, selected_by)
+        spec = servable.engine.spec
+        return (servable.name, str(servable.version), spec.runtime, spec.precision, servable.selected_by)
 
     def servable_loaded(self, servable: Servable) -> None:
         self.runtime_info.labels(*self._runtime_labels(servable)).set(1)

@@ -25,7 +25,8 @@ from serving.image_header import check_image
 from serving.limits import Limits
 from serving.manager import ModelManager
 from serving.metrics import Metrics
-from serving.servable import DEFAULT_SIGNATURE, Servable, image_inputs
+from serving.servable import Servable
+from serving.signatures import DEFAULT_SIGNATURE, image_inputs
 
 Arrays = dict[str, np.ndarray]
 

@@ -19,11 +19,11 @@ from serving.config import ServerConfig
 from serving.flags import Flags
 from serving.grpc_services import add_services
 from serving.limits import Limits
+from serving.loader import LoadServable
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.predictor import Predictor
 from serving.rest import create_app
-from serving.runtimes import LoadServable
 from serving.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable = Servable) -> int:
+async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable) -> int:
     loop = asyncio.get_running_loop()
     metrics = Metrics()
     scheduler = BatchScheduler(config.batching, metrics) if config.batching is not None else None
@@ -66,9 +66,9 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable 
         config.models,
         flags.models_dir,
         flags.file_system_poll_wait_seconds,
+        load_servable,
         warmup_batch_sizes=scheduler.warmup_batch_sizes() if scheduler else (),
         on_unloaded=unloaded,
-        load_servable=load_servable,
         on_loaded=metrics.servable_loaded,
     )
     health = HealthServicer()

@@ -3,7 +3,7 @@
 
 OVMS cannot run the export's `serving_default` itself: the graph decodes and resizes on a string tensor
 (`DecodeImage`), which OpenVINO's TensorFlow frontend does not convert. It serves instead the project's
-OpenVINO IR of the network (decoded pixels -> probabilities, cached by `serving.openvino_runtime` under
+OpenVINO IR of the network (decoded pixels -> probabilities, cached by `serving.openvino_ir` under
 `<version>/assets.extra/openvino/f32/`, converted from the SavedModel and checked against TensorFlow),
 wrapped here so that it answers the serving contract the gateway uses:
 
@@ -31,6 +31,7 @@ import openvino as ov
 from openvino import opset15 as ops
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
+import model_repository
 from contracts import model as contract
 
 OUTPUT_NAMES = (contract.SCORES, contract.CLASS_IDS, contract.LABELS)  # the wrapper's output order
@@ -48,28 +49,17 @@ class Network:
     top_k: int
 
 
-def exported_versions(models_dir: Path, model: str) -> list[int]:
-    base = models_dir / model
-    if not base.is_dir():
-        return []
-    return sorted(
-        int(entry.name)
-        for entry in base.iterdir()
-        if entry.name.isdigit() and int(entry.name) > 0 and (entry / "saved_model.pb").is_file()
-    )
-
-
 def network_of(version_dir: Path) -> Network:
     """The cached f32 IR; the serving package converts the SavedModel (with TensorFlow) if it is missing."""
-    from serving.openvino_runtime import OpenVINORuntime
+    from serving.openvino_ir.build import ensure
 
-    runtime = OpenVINORuntime(version_dir, "f32")
+    artefact = ensure(version_dir, "f32")
     return Network(
-        xml=Path(str(runtime.info["ir"])),
-        height=runtime.front.height,
-        width=runtime.front.width,
-        labels=[str(label) for label in runtime.labels],
-        top_k=runtime.top_k,
+        xml=artefact.xml,
+        height=artefact.front.height,
+        width=artefact.front.width,
+        labels=list(artefact.labels),
+        top_k=artefact.top_k,
     )
 
 
@@ -127,7 +117,7 @@ def write_version(model: ov.Model, target: Path) -> None:
 
 def build(models_dir: Path, model: str, out: Path) -> list[Path]:
     """OVMS versions for every exported version without one; returns the folders written."""
-    versions = exported_versions(models_dir, model)
+    versions = model_repository.versions(models_dir / model)
     if not versions:
         raise FileNotFoundError(f"no exported version under {models_dir / model} (run export-job first)")
     written = []

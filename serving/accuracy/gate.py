@@ -33,13 +33,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from contracts.model import TOP_K
+from serving.topk import top_k
+
 # classify(encoded images) -> (class_ids [n, k] int64, scores [n, k] float32), sorted by score
 Classify = Callable[[Sequence[bytes]], tuple[np.ndarray, np.ndarray]]
 # probabilities(pixel batch [n, h, w, 3]) -> [n, classes]; the network after decoding and resizing
 Probabilities = Callable[[np.ndarray], np.ndarray]
 
 SEEDS = 3
-TOP_K = 5
 F32_SCORE_TOLERANCE = 1e-3
 CHUNK = 16
 
@@ -141,12 +143,6 @@ def judge(candidate: str, measured: Agreement, floor: NoiseFloor) -> Verdict:
     return Verdict(candidate, not reasons, measured, bound, tuple(reasons))
 
 
-def top_k(probabilities: np.ndarray, k: int = TOP_K) -> tuple[np.ndarray, np.ndarray]:
-    """Like tf.math.top_k: sorted, ties keep the lower class id first."""
-    ids = np.argsort(-probabilities, axis=1, kind="stable")[:, :k].astype(np.int64)
-    return ids, np.take_along_axis(probabilities, ids, axis=1).astype(np.float32)
-
-
 def in_chunks(classify: Classify, images: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     parts = [classify(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -164,33 +160,33 @@ def reencode_jpeg(data: bytes, quality: int = 95) -> bytes:
     return buffer.getvalue()
 
 
-def measure_floor(
-    reference: tuple[np.ndarray, np.ndarray],
-    images: Sequence[bytes],
-    classify_reference: Classify,
-    pixels: np.ndarray | None = None,
-    network: Probabilities | None = None,
-) -> NoiseFloor:
-    """The reference's own agreement with itself under the imperceptible perturbations (see the rule).
+def jpeg_noise(
+    reference: tuple[np.ndarray, np.ndarray], images: Sequence[bytes], classify_reference: Classify
+) -> dict[str, Agreement]:
+    """The reference against itself on its photos re-encoded as quality-95 JPEGs."""
+    return {"jpeg95": agreement(reference, in_chunks(classify_reference, [reencode_jpeg(i) for i in images]))}
 
-    `pixels`/`network` (the decoded batch and a network that reproduces the reference on it) enable the
-    pixel-noise perturbations; without them only `jpeg95` is measured."""
-    perturbations = {
-        "jpeg95": agreement(reference, in_chunks(classify_reference, [reencode_jpeg(i) for i in images]))
+
+def pixel_noise(
+    reference: tuple[np.ndarray, np.ndarray], pixels: np.ndarray, network: Probabilities
+) -> dict[str, Agreement]:
+    """The reference under U(±0.5) and N(0, 0.5) pixel noise, run through `network` on the decoded batch
+    `pixels`; nothing ({}) when `network` does not reproduce the reference there (see the rule)."""
+    if not stands_in_for_reference(reference, pixels, network):
+        return {}
+    rng = np.random.default_rng(0)
+    noises: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
+        "uniform": lambda shape: rng.uniform(-0.5, 0.5, shape),
+        "gaussian": lambda shape: rng.normal(0.0, 0.5, shape),
     }
-    if pixels is not None and network is not None:
-        rng = np.random.default_rng(0)
-        noises: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
-            "uniform": lambda shape: rng.uniform(-0.5, 0.5, shape),
-            "gaussian": lambda shape: rng.normal(0.0, 0.5, shape),
-        }
-        for name, noise in noises.items():
-            runs = []
-            for _ in range(SEEDS):
-                noisy = pixels + noise(pixels.shape).astype(pixels.dtype)
-                runs.append(agreement(reference, top_k(_probabilities(network, noisy))))
-            perturbations[name] = _mean(runs)
-    return NoiseFloor(perturbations)
+    found = {}
+    for name, noise in noises.items():
+        runs = []
+        for _ in range(SEEDS):
+            noisy = pixels + noise(pixels.shape).astype(pixels.dtype)
+            runs.append(agreement(reference, top_k(_probabilities(network, noisy))))
+        found[name] = _mean(runs)
+    return found
 
 
 def stands_in_for_reference(
@@ -208,7 +204,11 @@ def stands_in_for_reference(
 class GateResult:
     floor: NoiseFloor
     verdicts: dict[str, Verdict]
-    noise_network: bool  # whether the pixel-noise perturbations were measured
+
+    @property
+    def noise_network(self) -> bool:
+        """Whether the pixel-noise perturbations were measured."""
+        return "uniform" in self.floor.perturbations
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -225,19 +225,21 @@ def evaluate(
     pixels: np.ndarray | None = None,
     network: Probabilities | None = None,
 ) -> GateResult:
-    """The whole rule: reference answers, its noise floor, and a verdict for each candidate.
+    """The whole rule at once: reference answers, its noise floor, and a verdict for each candidate.
 
     `pixels`/`network`: the decoded batch and a network (OpenVINO f32) for the pixel perturbations; used
-    only if it reproduces the reference on these photos."""
+    only if it reproduces the reference on these photos. (`--runtime auto` takes the same steps one
+    engine at a time, serving/engines/auto.py.)"""
     reference = in_chunks(classify_reference, images)
-    if pixels is not None and network is not None and not stands_in_for_reference(reference, pixels, network):
-        pixels = network = None
-    floor = measure_floor(reference, images, classify_reference, pixels, network)
+    perturbations = jpeg_noise(reference, images, classify_reference)
+    if pixels is not None and network is not None:
+        perturbations |= pixel_noise(reference, pixels, network)
+    floor = NoiseFloor(perturbations)
     verdicts = {
         name: judge(name, agreement(reference, in_chunks(classify, images)), floor)
         for name, classify in candidates.items()
     }
-    return GateResult(floor, verdicts, network is not None)
+    return GateResult(floor, verdicts)
 
 
 def labelled_accuracy(

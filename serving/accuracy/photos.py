@@ -3,7 +3,7 @@
 - `evaluation_images()`: the gate's set. 13 real photos (scikit-image's and scikit-learn's) in 9 variants
   each (as is, rotated 90 and 15 degrees, flipped upside down, cropped three ways, halved, enlarged 1.3x),
   alternately JPEG and PNG: 117 encoded images, decoded by each runtime from the bytes as a client sends
-  them. The int8 calibration set (openvino_runtime/quantize.py) only mirrors and crops, and leaves out the
+  them. The int8 calibration set (openvino_ir/quantize.py) only mirrors and crops, and leaves out the
   scikit-learn two and the right motorcycle frame, so the gate never scores int8 on what it was fitted to.
 - `LABELLED`: a few of those photos (and Gradio's bundled ones) with the ImageNet labels a person would
   accept for them, for a top-1 accuracy figure next to the agreement figures.

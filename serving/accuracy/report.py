@@ -16,58 +16,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from model_repository import resolve_version_dir
-from serving import cpu
+from serving import cpu, engines
 from serving.accuracy import gate
 from serving.accuracy.photos import evaluation_images, labelled_images
-from serving.precisions import NO_NATIVE_BF16, PRECISIONS
-
-
-def tensorflow_classifier(version_dir: Path) -> gate.Classify:
-    """The reference: the export's `serving_default` run by TensorFlow, as TF Serving runs it."""
-    import tensorflow as tf
-
-    serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-
-    def classify(images: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        outputs = serve(image_bytes=tf.constant(list(images), dtype=tf.string))
-        return outputs["class_ids"].numpy(), outputs["scores"].numpy()
-
-    return classify
-
-
-def openvino_classifier(runtime: Any) -> gate.Classify:
-    """An `OpenVINORuntime` answering like the signature (decode included)."""
-
-    def classify(images: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        _, scores, class_ids = runtime.predict(images)
-        return class_ids, scores
-
-    return classify
+from serving.engines import TENSORFLOW
+from serving.precisions import NO_NATIVE_BF16, PRECISIONS, parse, runs_natively
 
 
 def evaluate(version_dir: Path, precisions: Sequence[str]) -> dict[str, Any]:
     """Gate verdicts and labelled accuracy of TensorFlow and each OpenVINO precision on this CPU."""
-    from serving.openvino_runtime import OpenVINORuntime
-    from serving.openvino_runtime import precision as openvino_precision
+    from serving.engines.openvino import OpenVINOEngine
 
     images = list(evaluation_images())
-    reference = tensorflow_classifier(version_dir)
-    f32 = OpenVINORuntime(version_dir, "f32")
+    reference = engines.classifier(engines.load(TENSORFLOW, version_dir))
+    f32 = OpenVINOEngine(version_dir, "f32")
     labels = [str(label) for label in f32.labels]
-    runtimes: dict[str, Any] = {"f32": f32}
+    candidates = {"openvino-f32": engines.classifier(f32)} if "f32" in precisions else {}
     skipped = {}
-    for precision in precisions:
-        if precision == "f32":
-            continue
-        if not openvino_precision.runs_natively(precision):
+    for precision in (parse(p) for p in precisions if p != "f32"):
+        if not runs_natively(precision):
             skipped[f"openvino-{precision}"] = NO_NATIVE_BF16
             continue
-        runtimes[precision] = OpenVINORuntime(version_dir, precision)  # type: ignore[arg-type]
-    candidates = {f"openvino-{p}": openvino_classifier(rt) for p, rt in runtimes.items() if p in precisions}
-    result = gate.evaluate(images, reference, candidates, f32.pixels(images), f32.probabilities)
+        candidates[f"openvino-{precision}"] = engines.classifier(OpenVINOEngine(version_dir, precision))
+    result = gate.evaluate(images, reference, candidates, f32.pixels(images), f32.network)
     labelled = labelled_images()
     accuracy = {"tensorflow": gate.labelled_accuracy(reference, labelled, labels)}
     accuracy.update(

@@ -10,9 +10,11 @@ import pytest
 
 from serving.config import single_model_config
 from serving.errors import ServingError
+from serving.loader import servable_loader
 from serving.manager import ModelManager, State
 
 pytestmark = pytest.mark.slow
+TENSORFLOW_LOADER = servable_loader("tensorflow", "f32")
 
 
 def states(manager: ModelManager) -> dict[int, int]:
@@ -31,7 +33,7 @@ def test_versions_come_and_go_with_their_folders(tiny_model_base: Path, tmp_path
     base = tmp_path / "m"
     shutil.copytree(tiny_model_base / "1", base / "1")
     (base / "not-a-version").mkdir()
-    manager = ModelManager(single_model_config("m", str(base)), None, poll_seconds=0)
+    manager = ModelManager(single_model_config("m", str(base)), None, 0, TENSORFLOW_LOADER)
     manager.start()
     assert states(manager) == {1: State.AVAILABLE}
 
@@ -56,7 +58,7 @@ def test_versions_come_and_go_with_their_folders(tiny_model_base: Path, tmp_path
 def test_a_version_that_cannot_load_keeps_the_old_one_serving(tiny_model_base: Path, tmp_path: Path) -> None:
     base = tmp_path / "m"
     shutil.copytree(tiny_model_base / "1", base / "1")
-    manager = ModelManager(single_model_config("m", str(base)), None, poll_seconds=0)
+    manager = ModelManager(single_model_config("m", str(base)), None, 0, TENSORFLOW_LOADER)
     manager.start()
     (base / "2").mkdir()
     (base / "2" / "saved_model.pb").write_bytes(b"garbage")

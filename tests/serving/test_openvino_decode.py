@@ -18,8 +18,8 @@ import skimage.data
 import tensorflow as tf
 from PIL import Image
 
-from serving.openvino_runtime.convert import detect_front
-from serving.openvino_runtime.decode import FrontSpec, ImageDecodeError, decode, prepare, resize
+from serving.openvino_ir.convert import detect_front
+from serving.openvino_ir.decode import FrontSpec, ImageDecodeError, decode, prepare, resize
 
 RESIZE_TOLERANCE = 1e-3
 

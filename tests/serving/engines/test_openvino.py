@@ -1,4 +1,4 @@
-"""The OpenVINO runtime against the TensorFlow SavedModel it was converted from (real ImageNet weights).
+"""The OpenVINO engine against the TensorFlow SavedModel it was converted from (real ImageNet weights).
 
 Evaluation images: serving/accuracy/photos.py (117 images of 13 real photos). Precisions are judged by the
 accuracy gate (serving/accuracy/gate.py), against the reference's own noise floor on these photos.
@@ -15,12 +15,16 @@ import numpy as np
 import openvino as ov
 import pytest
 
+from contracts import model as contract
+from serving import engines
 from serving.accuracy import gate
 from serving.accuracy.photos import evaluation_images
-from serving.accuracy.report import openvino_classifier, tensorflow_classifier
-from serving.openvino_runtime import artefacts
-from serving.openvino_runtime.precision import UnsupportedPrecisionError
-from serving.openvino_runtime.runtime import OpenVINORuntime
+from serving.engines import TENSORFLOW
+from serving.engines.openvino import OpenVINOEngine
+from serving.errors import ServingError
+from serving.openvino_ir import artefacts
+from serving.precisions import UnsupportedPrecisionError
+from serving.topk import top_k
 from stack.procs import PYTHON, Service
 
 pytestmark = pytest.mark.slow
@@ -42,20 +46,20 @@ def version_dir(efficientnet_base: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def f32_runtime(version_dir: Path) -> OpenVINORuntime:
-    return OpenVINORuntime(version_dir, "f32")
+def f32_engine(version_dir: Path) -> OpenVINOEngine:
+    return OpenVINOEngine(version_dir, "f32")
 
 
 @pytest.fixture(scope="module")
 def reference(version_dir: Path, eval_images: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    return gate.in_chunks(tensorflow_classifier(version_dir), eval_images)
+    return gate.in_chunks(engines.classifier(engines.load(TENSORFLOW, version_dir)), eval_images)
 
 
 def test_f32_reproduces_tensorflow(
-    f32_runtime: OpenVINORuntime, eval_images: list[bytes], reference: tuple[np.ndarray, np.ndarray]
+    f32_engine: OpenVINOEngine, eval_images: list[bytes], reference: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    assert f32_runtime.info["inference_precision"] == "f32"
-    answers = gate.in_chunks(openvino_classifier(f32_runtime), eval_images)
+    assert f32_engine.info()["inference_precision"] == "f32"
+    answers = gate.in_chunks(engines.classifier(f32_engine), eval_images)
     measured = gate.agreement(reference, answers)
     print(measured)
     assert measured.images >= 100
@@ -63,33 +67,33 @@ def test_f32_reproduces_tensorflow(
     assert np.abs(answers[1] - reference[1]).max() <= gate.F32_SCORE_TOLERANCE
 
 
-def _damaged(runtime: OpenVINORuntime, damage: object) -> gate.Classify:
+def _damaged(engine: OpenVINOEngine, damage: object) -> gate.Classify:
     """The f32 network behind a preprocessing bug: what the gate must refuse."""
 
     def classify(images: object) -> tuple[np.ndarray, np.ndarray]:
-        return gate.top_k(runtime.probabilities(damage(runtime.pixels(images))))  # type: ignore[arg-type, operator]
+        return top_k(engine.network(damage(engine.pixels(images))))  # type: ignore[arg-type, operator]
 
     return classify
 
 
 @pytest.fixture(scope="module")
-def gate_result(version_dir: Path, f32_runtime: OpenVINORuntime, eval_images: list[bytes]) -> gate.GateResult:
+def gate_result(version_dir: Path, f32_engine: OpenVINOEngine, eval_images: list[bytes]) -> gate.GateResult:
     candidates = {
-        "openvino-f32": openvino_classifier(f32_runtime),
-        "damaged-bgr": _damaged(f32_runtime, lambda pixels: pixels[..., ::-1]),
+        "openvino-f32": engines.classifier(f32_engine),
+        "damaged-bgr": _damaged(f32_engine, lambda pixels: pixels[..., ::-1]),
         "damaged-noise-8": _damaged(
-            f32_runtime,
+            f32_engine,
             lambda pixels: pixels + np.random.default_rng(1).normal(0, 8, pixels.shape).astype(np.float32),
         ),
     }
     if BF16_CAPABLE:
-        candidates["openvino-bf16"] = openvino_classifier(OpenVINORuntime(version_dir, "bf16"))
+        candidates["openvino-bf16"] = engines.classifier(OpenVINOEngine(version_dir, "bf16"))
     result = gate.evaluate(
         eval_images,
-        tensorflow_classifier(version_dir),
+        engines.classifier(engines.load(TENSORFLOW, version_dir)),
         candidates,
-        f32_runtime.pixels(eval_images),
-        f32_runtime.probabilities,
+        f32_engine.pixels(eval_images),
+        f32_engine.network,
     )
     print(json.dumps(result.to_json(), indent=1))
     return result
@@ -122,7 +126,7 @@ def test_int8_from_the_cli_is_judged_by_the_gate(
     reference: tuple[np.ndarray, np.ndarray],
     gate_result: gate.GateResult,
 ) -> None:
-    command = [PYTHON, "-m", "serving.openvino_runtime.build", "--precision", "int8"]
+    command = [PYTHON, "-m", "serving.openvino_ir.build", "--precision", "int8"]
     cli = Service([*command, "--model-dir", str(version_dir)], version_dir.parent / "quantize.log")
     try:
         assert cli.proc.wait(timeout=600) == 0, cli.log_text()[-3000:]
@@ -131,9 +135,9 @@ def test_int8_from_the_cli_is_judged_by_the_gate(
     info = json.loads((version_dir / "assets.extra/openvino/int8/runtime.json").read_text())
     assert info["calibration"]["images"] >= 200
     assert "skimage.data.astronaut" in info["calibration"]["photos"]
-    runtime = OpenVINORuntime(version_dir, "int8")
-    assert runtime.info["inference_precision"] == "f32"  # the layers left unquantized, not a silent bf16
-    measured = gate.agreement(reference, gate.in_chunks(openvino_classifier(runtime), eval_images))
+    engine = OpenVINOEngine(version_dir, "int8")
+    assert engine.info()["inference_precision"] == "f32"  # the layers left unquantized, not a silent bf16
+    measured = gate.agreement(reference, gate.in_chunks(engines.classifier(engine), eval_images))
     verdict = gate.judge("openvino-int8", measured, gate_result.floor)
     print(verdict.summary())  # int8 may fail the gate (it does for efficientnet-lite0): auto skips it then
     # but a working quantization is far closer to the reference than a preprocessing bug
@@ -141,49 +145,54 @@ def test_int8_from_the_cli_is_judged_by_the_gate(
 
 
 @pytest.mark.skipif(BF16_CAPABLE, reason="this CPU runs bf16: the refusal cannot be shown here")
-def test_bf16_is_refused_where_the_cpu_cannot_run_it(version_dir: Path, f32_runtime: OpenVINORuntime) -> None:
+def test_bf16_is_refused_where_the_cpu_cannot_run_it(version_dir: Path, f32_engine: OpenVINOEngine) -> None:
     with pytest.raises(UnsupportedPrecisionError, match="bf16 needs a CPU with AVX512-BF16 or AMX"):
-        OpenVINORuntime(version_dir, "bf16")
+        OpenVINOEngine(version_dir, "bf16")
 
 
 def test_unknown_precision_is_refused(version_dir: Path) -> None:
     with pytest.raises(ValueError, match="precision must be one of f32, bf16, int8"):
-        OpenVINORuntime(version_dir, "fp16")  # type: ignore[arg-type]
+        OpenVINOEngine(version_dir, "fp16")  # type: ignore[arg-type]
 
 
-def test_output_contract(f32_runtime: OpenVINORuntime, eval_images: list[bytes]) -> None:
-    labels, scores, class_ids = f32_runtime.predict(eval_images[:3])
+def predict(engine: OpenVINOEngine, images: list[bytes]) -> dict[str, np.ndarray]:
+    inputs = {contract.INPUT: np.array(images, dtype=object)}
+    return engine.run(contract.SIGNATURE, engine.prepare(contract.SIGNATURE, inputs))
+
+
+def test_output_contract(f32_engine: OpenVINOEngine, eval_images: list[bytes]) -> None:
+    outputs = predict(f32_engine, eval_images[:3])
+    labels, scores, class_ids = (
+        outputs[name] for name in (contract.LABELS, contract.SCORES, contract.CLASS_IDS)
+    )
     assert labels.shape == scores.shape == class_ids.shape == (3, 5)
     assert scores.dtype == np.float32
     assert class_ids.dtype == np.int64
     assert np.all(np.diff(scores, axis=1) <= 0)
-    assert labels[0, 0] == f32_runtime.labels[class_ids[0, 0]]
-    assert all(isinstance(label, str) for label in labels.ravel())
-    outputs = f32_runtime.signature_outputs(eval_images[:3])
-    assert outputs["labels"][0, 0] == labels[0, 0].encode()
-    np.testing.assert_array_equal(outputs["class_ids"], class_ids)
-    empty = f32_runtime.predict([])
-    assert [part.shape for part in empty] == [(0, 5)] * 3
+    assert labels[0, 0] == f32_engine.labels[class_ids[0, 0]].encode()  # bytes, as TensorFlow answers
+    assert all(isinstance(label, bytes) for label in labels.ravel())
+    empty = predict(f32_engine, [])
+    assert [empty[name].shape for name in contract.OUTPUTS] == [(0, 5)] * 3
 
 
-def test_undecodable_image_is_named_by_index(f32_runtime: OpenVINORuntime, eval_images: list[bytes]) -> None:
+def test_undecodable_image_is_named_by_index(f32_engine: OpenVINOEngine, eval_images: list[bytes]) -> None:
     batch = [eval_images[0], b"not an image", eval_images[1], eval_images[2][:100]]
-    with pytest.raises(ValueError, match=r"image_bytes\[1\] is not a decodable image.*elements: \[1, 3\]"):
-        f32_runtime.predict(batch)
-    # the runtime is still usable and the good images still answer the same
-    alone = f32_runtime.predict([eval_images[0]])
-    assert alone[2][0, 0] == f32_runtime.predict(eval_images[:2])[2][0, 0]
+    with pytest.raises(ServingError, match=r"image_bytes\[1\] is not a decodable image.*elements: \[1, 3\]"):
+        predict(f32_engine, batch)
+    # the engine is still usable and the good images still answer the same
+    alone = predict(f32_engine, [eval_images[0]])[contract.CLASS_IDS]
+    assert alone[0, 0] == predict(f32_engine, eval_images[:2])[contract.CLASS_IDS][0, 0]
 
 
 def test_concurrent_calls_give_the_sequential_answers(
-    f32_runtime: OpenVINORuntime, eval_images: list[bytes]
+    f32_engine: OpenVINOEngine, eval_images: list[bytes]
 ) -> None:
     batches = [eval_images[i : i + 3] for i in range(0, 24, 3)]
-    expected = [f32_runtime.predict(batch)[1] for batch in batches]
+    expected = [predict(f32_engine, batch)[contract.SCORES] for batch in batches]
     results: dict[int, np.ndarray] = {}
 
     def work(index: int) -> None:
-        results[index] = f32_runtime.predict(batches[index])[1]
+        results[index] = predict(f32_engine, batches[index])[contract.SCORES]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
     for thread in threads:
@@ -196,15 +205,17 @@ def test_concurrent_calls_give_the_sequential_answers(
 
 
 def test_cached_ir_serves_without_tensorflow(
-    version_dir: Path, f32_runtime: OpenVINORuntime, eval_images: list[bytes], tmp_path: Path
+    version_dir: Path, f32_engine: OpenVINOEngine, eval_images: list[bytes], tmp_path: Path
 ) -> None:
     image = tmp_path / "image.bin"
     image.write_bytes(eval_images[5])
     script = (
         "import json, sys\n"
-        "from serving.openvino_runtime.runtime import OpenVINORuntime\n"
-        f"runtime = OpenVINORuntime({str(version_dir)!r}, 'f32')\n"
-        f"labels, scores, ids = runtime.predict([open({str(image)!r}, 'rb').read()])\n"
+        "import numpy as np\n"
+        "from serving.engines.openvino import OpenVINOEngine\n"
+        f"engine = OpenVINOEngine({str(version_dir)!r}, 'f32')\n"
+        f"pixels = engine.pixels([open({str(image)!r}, 'rb').read()])\n"
+        "ids = engine.run('serving_default', {'image_bytes': pixels})['class_ids']\n"
         "print(json.dumps({'tf': 'tensorflow' in sys.modules, 'ids': ids.tolist()}))\n"
     )
     child = Service([PYTHON, "-c", script], tmp_path / "child.log")
@@ -214,12 +225,10 @@ def test_cached_ir_serves_without_tensorflow(
         child.stop()
     answer = json.loads(child.log_text().strip().splitlines()[-1])
     assert answer["tf"] is False
-    assert answer["ids"] == f32_runtime.predict([eval_images[5]])[2].tolist()
+    assert answer["ids"] == predict(f32_engine, [eval_images[5]])[contract.CLASS_IDS].tolist()
 
 
-def test_cache_is_fingerprinted_and_written_atomically(
-    version_dir: Path, f32_runtime: OpenVINORuntime
-) -> None:
+def test_cache_is_fingerprinted_and_written_atomically(version_dir: Path, f32_engine: OpenVINOEngine) -> None:
     cache = version_dir / "assets.extra" / "openvino"
     assert not [p.name for p in cache.iterdir() if p.name.startswith(".")]  # no staging left behind
     found = artefacts.find(version_dir, "f32")

@@ -1,6 +1,6 @@
 """int8 post-training static quantization of a converted export, calibrated on real photos.
 
-    python -m serving.openvino_runtime.build --model-dir models/resnet50/1 --precision int8 [--force]
+    python -m serving.openvino_ir.build --model-dir models/resnet50/1 --precision int8 [--force]
 
 Calibration set: the colour and grey photographs that scikit-image ships (no download), each as it is,
 mirrored, and cropped five ways (centre 60 %, four 75 % corners), then decoded-and-resized exactly like
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from serving.accuracy.photos import photo
-from serving.openvino_runtime.artefacts import Artefact
-from serving.openvino_runtime.decode import FrontSpec, resize
+from serving.openvino_ir.artefacts import Artefact
+from serving.openvino_ir.decode import FrontSpec, resize
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def quantize(
         "labels": base.labels,
         "top_k": base.top_k,
         "calibration": {
-            "command": f"python -m serving.openvino_runtime.build --model-dir {version_dir} --precision int8",
+            "command": f"python -m serving.openvino_ir.build --model-dir {version_dir} --precision int8",
             "photos": [f"skimage.data.{name}" for name in CALIBRATION_PHOTOS],
             "variants": "as is, mirrored; each whole, central 60% crop, four 75% corner crops",
             "images": len(samples),

@@ -1,6 +1,6 @@
 """Fill the IR cache: convert the export (f32) and quantize it (int8) when no valid IR is cached.
 
-    python -m serving.openvino_runtime.build --model-dir models/resnet50 [--precision int8] [--force]
+    python -m serving.openvino_ir.build --model-dir models/resnet50 [--precision int8] [--force]
 
 Sits above `convert`, `quantize` (which build) and `artefacts` (which stores), so none of them imports
 another to get its work done.
@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model_repository import resolve_version_dir
-from serving.openvino_runtime.artefacts import Artefact, find, write
-from serving.openvino_runtime.precision import parse
-from serving.precisions import IR_KIND, PRECISIONS, Precision
+from serving.openvino_ir.artefacts import Artefact, find, write
+from serving.precisions import IR_KIND, PRECISIONS, Precision, parse
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def ensure(
         raise FileNotFoundError(f"{version_dir} is not an exported model version (no saved_model.pb)")
     f32 = None if force and kind == "f32" else find(version_dir, "f32")
     if f32 is None:
-        from serving.openvino_runtime.convert import convert
+        from serving.openvino_ir.convert import convert
 
         converted = convert(version_dir)
         info = {"front": converted.front.to_json(), "labels": converted.labels, "top_k": converted.top_k}
@@ -46,7 +45,7 @@ def ensure(
     found = None if force else find(version_dir, "int8")
     if found is not None:
         return found
-    from serving.openvino_runtime.quantize import quantize
+    from serving.openvino_ir.quantize import quantize
 
     model, info = quantize(f32, version_dir, progress=progress)
     artefact = write(version_dir, "int8", model, info)
@@ -56,7 +55,7 @@ def ensure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.openvino_runtime.build",
+        prog="python -m serving.openvino_ir.build",
         description="Build (or rebuild) the OpenVINO IR of an exported model version.",
     )
     parser.add_argument(

@@ -27,7 +27,7 @@ import numpy as np
 import openvino as ov
 from PIL import Image
 
-from serving.openvino_runtime.decode import CropMode, FrontSpec, ResizeMethod, prepare
+from serving.openvino_ir.decode import CropMode, FrontSpec, ResizeMethod, prepare
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,14 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openvino as ov
 
-from serving.openvino_runtime.decode import FrontSpec
+from model_repository.publish import staged_directory
+from serving.openvino_ir.decode import FrontSpec
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +97,14 @@ def write(version_dir: Path, kind: str, model: ov.Model, info: dict[str, Any]) -
     }
     errors = []
     for root in cache_roots(version_dir):
+        final = root / kind
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            staging = root / f".{kind}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            staging.mkdir()
+            with staged_directory(final, replace=True) as staging:  # a stale one (find() refused it) goes
+                ov.save_model(model, staging / MODEL_FILE, compress_to_fp16=False)
+                (staging / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         except OSError as exc:
             errors.append(f"{root}: {exc}")
             continue
-        try:
-            ov.save_model(model, staging / MODEL_FILE, compress_to_fp16=False)
-            (staging / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-            os.chmod(staging, 0o755)
-            final = root / kind
-            if final.exists():  # stale (find() refused it) or a concurrent writer won: replace it
-                retired = root / f".{kind}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(final, retired)
-                shutil.rmtree(retired, ignore_errors=True)
-            os.rename(staging, final)
-        except OSError as exc:
-            errors.append(f"{root}: {exc}")
-            continue
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         log.info("wrote OpenVINO %s IR to %s", kind, final)
         return Artefact(final, FrontSpec.from_json(info["front"]), info["labels"], info["top_k"], info)
     raise OSError(f"cannot write the OpenVINO {kind} cache anywhere: {'; '.join(errors)}")
