@@ -50,15 +50,24 @@ def _parse_text(path: Path, message: Message) -> None:
 def read_model_server_config(path: Path) -> model_server_config_pb2.ModelServerConfig:
     config = model_server_config_pb2.ModelServerConfig()
     _parse_text(path, config)
+    try:
+        validate_model_config_list(config)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    return config
+
+
+def validate_model_config_list(config: model_server_config_pb2.ModelServerConfig) -> None:
+    """What TF Serving checks before it applies a config (start-up, reload, poll)."""
     if not config.HasField("model_config_list"):
-        raise ConfigError(f"{path}: only model_config_list is supported")
+        raise ConfigError("only model_config_list is supported")
     names = [model.name for model in config.model_config_list.config]
-    if len(names) != len(set(names)):
-        raise ConfigError(f"{path}: a model is listed more than once")
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"Illegal to list model {name} multiple times in config list")
     for model in config.model_config_list.config:
         if model.model_platform not in ("", "tensorflow"):
-            raise ConfigError(f"{path}: model {model.name}: platform {model.model_platform!r} unsupported")
-    return config
+            raise ConfigError(f"model {model.name}: platform {model.model_platform!r} unsupported")
 
 
 def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelServerConfig:
@@ -71,12 +80,20 @@ def single_model_config(name: str, base_path: str) -> model_server_config_pb2.Mo
     return config
 
 
-def resolve_base_path(base_path: str, models_dir: Path | None) -> Path:
-    """Map `/models/<x>` (the container mount that real TF Serving sees) to a local folder.
+def models_root(models_dir: Path | None) -> Path:
+    """The local folder that stands for `/models` (the container mount that real TF Serving sees):
+    --models_dir when given, else /models itself when it exists, else ./models."""
+    if models_dir is not None:
+        return models_dir.resolve()
+    if MODELS_MOUNT.exists():
+        return MODELS_MOUNT
+    return Path.cwd() / "models"
 
-    TF Serving only accepts absolute base paths, so models.config says `/models/<name>`. Here, when
-    --models_dir is given, or when /models does not exist, that prefix stands for the local models folder.
-    """
+
+def resolve_base_path(base_path: str, models_dir: Path | None) -> Path:
+    """Map `/models/<x>` to `models_root(models_dir) / <x>`; other absolute paths stay, relative ones are
+    taken from the working folder. TF Serving only accepts absolute base paths, so models.config says
+    `/models/<name>`."""
     path = Path(base_path)
     if not path.is_absolute():
         return Path.cwd() / path
@@ -84,13 +101,7 @@ def resolve_base_path(base_path: str, models_dir: Path | None) -> Path:
         relative = path.relative_to(MODELS_MOUNT)
     except ValueError:
         return path
-    if models_dir is not None:
-        return models_dir.resolve() / relative
-    if MODELS_MOUNT.exists():
-        return path
-    local = Path.cwd() / "models" / relative
-    log.info("%s does not exist here; using %s", MODELS_MOUNT, local)
-    return local
+    return models_root(models_dir) / relative
 
 
 def read_batching_parameters(path: Path) -> BatchingOptions:

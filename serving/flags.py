@@ -18,6 +18,12 @@ from serving.precisions import AUTO_CANDIDATES, PRECISIONS, RUNTIMES
 
 log = logging.getLogger(__name__)
 
+# A connection (and any call that never sent its message) lives at most a minute plus 30 s to finish; a
+# client then reconnects, re-resolving its target, as deploy/ sets for TF Serving too.
+DEFAULT_GRPC_ARGUMENTS: tuple[tuple[str, int | str], ...] = (
+    ("grpc.max_connection_age_ms", 60_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+)
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
@@ -38,6 +44,10 @@ class Flags:
     grpc_bind_address: str
     rest_api_bind_address: str
     model_config_file: Path | None
+    model_config_file_poll_wait_seconds: float
+    allow_version_labels_for_unavailable_models: bool
+    rest_api_timeout_in_ms: int
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...]
     model_name: str
     model_base_path: str | None
     enable_batching: bool
@@ -85,6 +95,34 @@ def _parser() -> argparse.ArgumentParser:
         help="address the REST port listens on (0.0.0.0: every interface)",
     )
     add("--model_config_file", type=Path, default=None, help="ModelServerConfig in text format")
+    add(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0,
+        help="seconds between reads of --model_config_file, each change applied as a reload (0: read once)",
+    )
+    add(
+        "--allow_version_labels_for_unavailable_models",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="let a new version label point at a version that has not loaded yet (a label that points at "
+        "a version already still moves only to an available one)",
+    )
+    add(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=30000,
+        help="a REST request's body must arrive, and its answer be ready, within this time",
+    )
+    add(
+        "--grpc_channel_arguments",
+        default="",
+        help="gRPC server arguments, `key=value,...` (embedded server default: "
+        f"{','.join(f'{k}={v}' for k, v in DEFAULT_GRPC_ARGUMENTS)}: every connection, and any call left "
+        "idle on it, ends after that age)",
+    )
     add("--model_name", default="default", help="name of the single model (without --model_config_file)")
     add("--model_base_path", default=None, help="folder of the single model's version folders")
     add(
@@ -134,6 +172,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """TF Serving's `--grpc_channel_arguments`: `key=value` pairs, integers where they parse as one."""
+    found: dict[str, int | str] = dict(DEFAULT_GRPC_ARGUMENTS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise argparse.ArgumentTypeError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        found[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    return tuple(found.items())
+
+
 def parse_flags(argv: Sequence[str]) -> Flags:
     parser = _parser()
     args, unknown = parser.parse_known_args(list(argv))
@@ -152,6 +201,12 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         parser.error("--runtime auto chooses the precision: use --auto_candidates instead of --precision")
     if args.precision is not None and args.precision != "f32" and args.runtime != "openvino":
         parser.error(f"--precision {args.precision} needs --runtime openvino (tensorflow runs f32)")
+    try:
+        channel_arguments = _channel_arguments(args.grpc_channel_arguments)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    if args.rest_api_timeout_in_ms < 1:
+        parser.error("--rest_api_timeout_in_ms must be at least 1")
     if args.file_system_poll_wait_seconds <= 0:
         # TF Serving polls once and never again for 0 or less; a version can still be loaded at start.
         log.warning("file_system_poll_wait_seconds <= 0: versions are loaded once at start, never polled")
@@ -161,6 +216,10 @@ def parse_flags(argv: Sequence[str]) -> Flags:
         grpc_bind_address=args.grpc_bind_address,
         rest_api_bind_address=args.rest_api_bind_address,
         model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        grpc_channel_arguments=channel_arguments,
         model_name=args.model_name,
         model_base_path=args.model_base_path,
         enable_batching=args.enable_batching,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -13,48 +15,57 @@ from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 
-from serving.errors import Gone, ServingError, invalid_argument
+from serving.errors import Gone, ServingError
 from serving.manager import ModelManager
 from serving.metrics import Metrics
-from serving.predictor import Predictor, Timer, runtime_headers
-from serving.signatures import DEFAULT_SIGNATURE
+from serving.model_info import from_model_spec, model_metadata, model_status, runtime_headers
+from serving.predictor import Predictor, Timer
 from serving.tensors import to_ndarray, to_tensor_proto
-
-SIGNATURE_DEF_FIELD = "signature_def"
-
-
-def requested_version(spec: model_pb2.ModelSpec) -> int | None:
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version":
-        version: int = spec.version.value
-        return version
-    if choice == "version_label":
-        raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
-    return None
-
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
 Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
 
 
+class CallSlots:
+    """At most `limit` gRPC calls are served at once, counted from when a call's message has arrived: a
+    call that opens and never sends it holds no slot (it ends with its connection's maximum age)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[None]:
+        if self.active >= self.limit:
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is busy: {self.active} gRPC calls are being served; the limit is {self.limit} "
+                "(--max_concurrent_rpcs)",
+            )
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
 def rpc(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Count the call in the metrics (when the servicer has them) and turn a ServingError into the
-    call's status, the same way for every RPC."""
+    """Take a call slot, count the call in the metrics and turn a ServingError into the call's status, the
+    same way for every RPC of a servicer with `slots` and `metrics`."""
 
     @functools.wraps(handler)
     async def wrapped(self: Any, request: Request, context: grpc.aio.ServicerContext) -> Response:
-        metrics: Metrics | None = getattr(self, "metrics", None)
+        slots: CallSlots = self.slots
+        metrics: Metrics = self.metrics
         try:
-            if metrics is None:
-                return await handler(self, request, context)
-            with Timer(metrics, request.model_spec.name, "grpc"):  # type: ignore[attr-defined]
+            with slots.taken(), Timer(metrics, request.model_spec.name, "grpc"):  # type: ignore[attr-defined]
                 return await handler(self, request, context)
         except ServingError as error:
             await context.abort(error.code, error.message)
@@ -78,16 +89,17 @@ def caller_gone(context: grpc.aio.ServicerContext) -> Gone:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]  # no types in tensorflow-serving-api
-    def __init__(self, predictor: Predictor) -> None:
+    def __init__(self, predictor: Predictor, slots: CallSlots) -> None:
         self._predictor = predictor
         self.metrics = predictor.metrics
+        self.slots = slots
 
     @rpc
     async def Predict(  # noqa: N802 - gRPC method name
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         spec = request.model_spec
-        version = requested_version(spec)
+        version = from_model_spec(spec)
         max_rows = self._predictor.limits.max_request_batch_size
         with self._predictor.admitted(request.ByteSize()):
             inputs = {alias: to_ndarray(proto, max_rows) for alias, proto in request.inputs.items()}
@@ -114,60 +126,47 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         spec = request.model_spec
         response, runtime_info = model_metadata(
-            self._predictor.manager, spec.name, requested_version(spec), list(request.metadata_field)
+            self._predictor.manager, spec.name, from_model_spec(spec), list(request.metadata_field)
         )
         await context.send_initial_metadata(runtime_headers(runtime_info))
         return response
 
 
-def model_metadata(
-    manager: ModelManager, name: str, version: int | None, fields: list[str]
-) -> tuple[get_model_metadata_pb2.GetModelMetadataResponse, dict[str, str]]:
-    """TF Serving's response, and the runtime/precision of the version it describes."""
-    if not fields:
-        raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
-    for field in fields:
-        if field != SIGNATURE_DEF_FIELD:
-            raise invalid_argument(f"Metadata field {field} is not supported")
-    with manager.acquire(name, version) as servable:
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = name
-        response.model_spec.version.value = servable.version
-        signatures = get_model_metadata_pb2.SignatureDefMap()
-        for key, signature in servable.signature_defs.items():
-            signatures.signature_def[key].CopyFrom(signature)
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
-        return response, servable.runtime_info
-
-
-def model_status(
-    manager: ModelManager, name: str, version: int | None
-) -> get_model_status_pb2.GetModelStatusResponse:
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for entry in manager.status(name, version):
-        status = response.model_version_status.add()
-        status.version = entry.version
-        status.state = entry.state
-        status.status.error_code = error_codes_pb2.UNKNOWN if entry.error else error_codes_pb2.OK
-        status.status.error_message = entry.error
-    return response
-
-
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]  # no types in tensorflow-serving-api
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, metrics: Metrics, slots: CallSlots) -> None:
         self._manager = manager
+        self.metrics = metrics
+        self.slots = slots
 
     @rpc
     async def GetModelStatus(  # noqa: N802 - gRPC method name
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
-        return model_status(self._manager, request.model_spec.name, requested_version(request.model_spec))
+        return model_status(self._manager, request.model_spec.name, from_model_spec(request.model_spec))
+
+    async def HandleReloadConfigRequest(  # noqa: N802 - gRPC method name
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
+        """Apply a new model_config_list (serving/manager.py's reload), off the event loop. A refused config
+        is the call's status (INVALID_ARGUMENT, FAILED_PRECONDITION), as in TF Serving."""
+        try:
+            await asyncio.to_thread(self._manager.reload, request.config)
+        except ServingError as error:
+            await context.abort(error.code, error.message)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = error_codes_pb2.OK
+        return response
 
 
 def add_services(server: grpc.aio.Server, predictor: Predictor, health: HealthServicer) -> None:
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(predictor), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(predictor.manager), server)
+    slots = CallSlots(predictor.limits.max_concurrent_rpcs)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(predictor, slots), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(predictor.manager, predictor.metrics, slots), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
 
 
-__all__ = ["DEFAULT_SIGNATURE", "add_services", "model_metadata", "model_status"]
+__all__ = ["add_services"]

@@ -17,6 +17,8 @@ equivalents:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.batching import BatchMetrics
@@ -26,8 +28,14 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+UNKNOWN_MODEL = "unknown"
+
+
 class Metrics(BatchMetrics):
     def __init__(self) -> None:
+        self.known_models: Callable[[], Collection[str]] = lambda: ()
+        """The models served (the manager's); any other name a request gives is counted as `unknown`, so
+        no caller can add series."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tensorflow_serving_request_count",
@@ -81,6 +89,7 @@ class Metrics(BatchMetrics):
         self.runtime_info.remove(*self._runtime_labels(servable))
 
     def request(self, model: str, api: str, status: str, seconds: float) -> None:
+        model = model if model in self.known_models() else UNKNOWN_MODEL
         self.requests.labels(model, api, status).inc()
         self.latency.labels(model, api, status).observe(seconds)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from serving.batching import BatchScheduler
 from serving.errors import Gone, ServingError, check_alive, invalid_argument, still_here
 from serving.image_header import check_image
 from serving.limits import Limits
-from serving.manager import ModelManager
+from serving.manager import ModelManager, VersionRequest
 from serving.metrics import Metrics
 from serving.servable import Servable
 from serving.signatures import DEFAULT_SIGNATURE, image_inputs
@@ -37,11 +37,6 @@ class Prediction:
     signature_name: str
     outputs: Arrays
     runtime_info: dict[str, str]
-
-
-def runtime_headers(runtime_info: dict[str, str]) -> list[tuple[str, str]]:
-    """`x-model-runtime: openvino`, `x-model-precision: int8`, ... as gRPC metadata or HTTP headers."""
-    return [(f"x-model-{key.replace('_', '-')}", value) for key, value in runtime_info.items()]
 
 
 class Predictor:
@@ -84,6 +79,13 @@ class Predictor:
     @contextmanager
     def _holding(self, nbytes: int, what: str) -> Iterator[None]:
         """`nbytes` more of request memory, within `max_queued_bytes`, until the block ends."""
+        self._reserve(nbytes, what)
+        try:
+            yield
+        finally:
+            self._queued_bytes -= nbytes
+
+    def _reserve(self, nbytes: int, what: str) -> None:
         limit = self.limits.max_queued_bytes
         if self._queued_bytes + nbytes > limit:
             raise ServingError(
@@ -92,15 +94,28 @@ class Predictor:
                 f"{nbytes}; the limit is {limit} (--max_queued_bytes)",
             )
         self._queued_bytes += nbytes
+
+    @contextmanager
+    def receiving(self) -> Iterator[Callable[[int], None]]:
+        """Request memory that grows as a body arrives: the block gets `add(nbytes)`, which holds that much
+        more within `max_queued_bytes` (RESOURCE_EXHAUSTED beyond), and everything added is given back
+        when the block ends. A slow body holds only the bytes it has sent, never what it declared."""
+        held = 0
+
+        def add(nbytes: int) -> None:
+            nonlocal held
+            self._reserve(nbytes, "a body being received")
+            held += nbytes
+
         try:
-            yield
+            yield add
         finally:
-            self._queued_bytes -= nbytes
+            self._queued_bytes -= held
 
     async def predict(
         self,
         name: str,
-        version: int | None,
+        version: VersionRequest,
         signature_name: str,
         inputs: Arrays,
         output_filter: list[str] | None = None,

@@ -16,9 +16,10 @@ from grpc_health.v1._async import HealthServicer
 
 from serving.batching import BatchScheduler
 from serving.config import ServerConfig
+from serving.config_poller import ConfigPoller
+from serving.errors import ServingError
 from serving.flags import Flags
 from serving.grpc_services import add_services
-from serving.limits import Limits
 from serving.loader import LoadServable
 from serving.manager import ModelManager
 from serving.metrics import Metrics
@@ -32,15 +33,17 @@ DRAIN_SECONDS = 30.0
 _PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 
 
-def grpc_options(limits: Limits) -> list[tuple[str, int]]:
+def grpc_options(flags: Flags) -> list[tuple[str, int | str]]:
     """TF Serving accepts messages up to INT_MAX bytes; here a message is at most --max_request_bytes, refused
     by gRPC (RESOURCE_EXHAUSTED "Received message larger than max") before it is parsed. grpc binds with
     SO_REUSEPORT by default: a second server on a busy port would silently share its traffic instead of
-    failing to start. Like TF Serving, refuse a port that is taken."""
+    failing to start. Like TF Serving, refuse a port that is taken. `--grpc_channel_arguments` come last
+    (flags.py's defaults end every connection, and any idle call on it, after a maximum age)."""
     return [
-        ("grpc.max_receive_message_length", limits.max_request_bytes),
+        ("grpc.max_receive_message_length", flags.limits.max_request_bytes),
         ("grpc.max_send_message_length", 2**31 - 1),
         ("grpc.so_reuseport", 0),
+        *flags.grpc_channel_arguments,
     ]
 
 
@@ -70,7 +73,9 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
         warmup_batch_sizes=scheduler.warmup_batch_sizes() if scheduler else (),
         on_unloaded=unloaded,
         on_loaded=metrics.servable_loaded,
+        allow_labels_for_unavailable=flags.allow_version_labels_for_unavailable_models,
     )
+    metrics.known_models = manager.model_names
     health = HealthServicer()
 
     def models_changed() -> None:
@@ -83,17 +88,23 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
             asyncio.run_coroutine_threadsafe(health.set(service, status), loop)
 
     manager.on_change = models_changed
-    await asyncio.to_thread(manager.start)
+    try:
+        await asyncio.to_thread(manager.start)
+    except ServingError as error:
+        log.error("Failed to start server: %s", error.message)
+        return 1
     models_changed()
+    poller = None
+    if flags.model_config_file is not None and flags.model_config_file_poll_wait_seconds > 0:
+        poller = ConfigPoller(manager, flags.model_config_file, flags.model_config_file_poll_wait_seconds)
+        poller.start()
 
     limits = flags.limits
     # Its queue is bounded by the predictor's admission (at most --max_queued_requests tasks).
     request_pool = ThreadPoolExecutor(max_workers=limits.request_threads, thread_name_prefix="request")
     predictor = Predictor(manager, scheduler, metrics, request_pool, limits)
 
-    grpc_server = grpc.aio.server(
-        options=grpc_options(limits), maximum_concurrent_rpcs=limits.max_concurrent_rpcs
-    )
+    grpc_server = grpc.aio.server(options=grpc_options(flags))
     add_services(grpc_server, predictor, health)
     try:
         grpc_port = grpc_server.add_insecure_port(f"{flags.grpc_bind_address}:{flags.port}")
@@ -108,7 +119,7 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
     rest_task: asyncio.Task[None] | None = None
     if flags.rest_api_port > 0:
         uvicorn_config = uvicorn.Config(
-            create_app(predictor, config.monitoring, limits),
+            create_app(predictor, config.monitoring, limits, flags.rest_api_timeout_in_ms / 1000),
             host=flags.rest_api_bind_address,
             port=flags.rest_api_port,
             log_level="warning",
@@ -130,6 +141,8 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
     if rest_server is not None:
         rest_server.should_exit = True
     await asyncio.gather(grpc_server.stop(DRAIN_SECONDS), *([rest_task] if rest_task else []))
+    if poller is not None:
+        poller.stop()
     manager.stop()
     request_pool.shutdown(wait=True)
     if scheduler is not None:

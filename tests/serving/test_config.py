@@ -86,7 +86,7 @@ def test_duplicate_models_are_refused(tmp_path: Path) -> None:
     path.write_text(
         'model_config_list { config { name: "a" base_path: "/m/a" } config { name: "a" base_path: "/m/b" } }'
     )
-    with pytest.raises(ConfigError, match="more than once"):
+    with pytest.raises(ConfigError, match="Illegal to list model a multiple times"):
         read_model_server_config(path)
 
 
@@ -107,7 +107,8 @@ def test_flags_accept_both_forms_and_warn_about_the_rest(caplog: pytest.LogCaptu
                 "--batching_parameters_file",
                 "serving/batching.config",
                 "--tensorflow_intra_op_parallelism=2",
-                "--rest_api_timeout_in_ms=30000",
+                "--rest_api_timeout_in_ms=20000",
+                "--enable_model_warmup=true",
                 "--file_system_poll_wait_seconds",
                 "5",
             ]
@@ -117,7 +118,8 @@ def test_flags_accept_both_forms_and_warn_about_the_rest(caplog: pytest.LogCaptu
     assert flags.batching_parameters_file == Path("serving/batching.config")
     assert flags.tensorflow_intra_op_parallelism == 2
     assert flags.file_system_poll_wait_seconds == 5
-    assert "rest_api_timeout_in_ms" in caplog.text
+    assert flags.rest_api_timeout_in_ms == 20000
+    assert "enable_model_warmup" in caplog.text  # a flag of the real server that means nothing here
     assert parse_flags(["--model_base_path=/m/x", "--enable_batching"]).enable_batching is True
     assert parse_flags(["--model_base_path=/m/x", "--enable_batching=false"]).enable_batching is False
     with pytest.raises(SystemExit):
