@@ -1,9 +1,10 @@
 """A throwaway testbed for load tests and benchmarks: serving replicas and a gateway, stopped by whoever
 started it (processes, command lines and the model export come from `stack/`).
 
-Serving replicas listen on 8500/8501, 8510/8511, … when those ports are free (other free ports otherwise),
-the gateway on 8000 or a free port, all on 127.0.0.1; the gateway gets a fresh SQLite database and upload
-folder under the run's work directory. Every process runs in its own session and is stopped (SIGTERM, then
+Every process listens on free ports of 127.0.0.1 (never the product's default ports, which `make run` may
+be using); the gateway gets a fresh SQLite database and upload folder under the run's work directory. The
+floors (`loadtest.floor_http`, `loadtest.floor_grpc`) start here too: the HTTP floor with the gateway's
+own uvicorn command line. Every process runs in its own session and is stopped (SIGTERM, then
 SIGKILL) when the `with` block ends, whatever happened inside it.
 """
 
@@ -17,11 +18,12 @@ from pathlib import Path
 from types import TracebackType
 
 import model_repository
-from contracts import ports
+from loadtest import floor_http
 from stack.commands import gateway_command, serving_command
 from stack.model import ExportFailedError, ensure_model
 from stack.procs import (
     LOCAL,
+    PYTHON,
     REPO_ROOT,
     Service,
     ServiceExitedError,
@@ -39,6 +41,7 @@ WEIGHTS_NOTE = {
     "tiny": "tiny random test network (checks the plumbing, says nothing about speed)",
     "efficientnet-lite0": "real ImageNet weights bundled with a Python package",
 }
+GATEWAY_APP = "gateway.main:app"
 READY_TIMEOUT = 600.0
 START_ATTEMPTS = 3
 
@@ -69,10 +72,12 @@ def bench_model(model: str, models_dir: Path, say: Say = print) -> Path:
     return base
 
 
-def _port_pair(preferred_grpc: int) -> tuple[int, int]:
-    if port_is_free(LOCAL, preferred_grpc) and port_is_free(LOCAL, preferred_grpc + 1):
-        return preferred_grpc, preferred_grpc + 1
+def _port_pair() -> tuple[int, int]:
     return free_port(), free_port()
+
+
+def _listening(port: int) -> bool:
+    return not port_is_free(LOCAL, port)
 
 
 def _lost_port_race(service: Service) -> bool:
@@ -107,6 +112,8 @@ class Testbed:
         self.replicas: list[Replica] = []
         self.gateway: Service | None = None
         self.gateway_url = ""
+        self.http_floor_url = ""
+        self.grpc_floor_target = ""
         self._services: list[Service] = []
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -119,11 +126,8 @@ class Testbed:
         self.stop()
 
     def start_serving(self, replicas: int = 1, batching: bool = True) -> list[Replica]:
-        first = len(self.replicas)
         # Launched together so that the replicas load their model in parallel.
-        started = [
-            self._launch_replica(_port_pair(ports.replica(first + i)[0]), batching) for i in range(replicas)
-        ]
+        started = [self._launch_replica(_port_pair(), batching) for _ in range(replicas)]
         for index, replica in enumerate(started):
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
@@ -163,7 +167,7 @@ class Testbed:
     def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
         """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
         target = ",".join(r.grpc_target for r in replicas)
-        port = ports.GATEWAY if port_is_free(LOCAL, ports.GATEWAY) else free_port()
+        port = free_port()
         for attempt in range(1, START_ATTEMPTS + 1):
             command = gateway_command(
                 port,
@@ -191,6 +195,32 @@ class Testbed:
                 port = free_port()
         self.say(f"gateway: {self.gateway_url} -> SERVING_TARGET={target}")
         return self.gateway_url
+
+    def start_http_floor(self) -> Service:
+        """`loadtest.floor_http` on the gateway's uvicorn command line (only the app differs)."""
+        port = free_port()
+        command = gateway_command(port, workers=1, quiet=True)
+        if command.args.count(GATEWAY_APP) != 1:
+            raise RuntimeError(f"the gateway's command no longer names {GATEWAY_APP}: {command.args}")
+        args = [floor_http.APP if arg == GATEWAY_APP else arg for arg in command.args]
+        service = self._start(args, self.workdir / f"floor-http-{port}.log", {})
+        service.wait_ready(lambda: http_ok(f"http://{LOCAL}:{port}/ready"), READY_TIMEOUT, "http floor")
+        self.http_floor_url = f"http://{LOCAL}:{port}"
+        self.say(f"http floor: {self.http_floor_url}")
+        return service
+
+    def start_grpc_floor(self) -> Service:
+        port = free_port()
+        args = [PYTHON, "-m", "loadtest.floor_grpc", "--host", LOCAL, "--port", str(port)]
+        service = self._start(args, self.workdir / f"floor-grpc-{port}.log", {})
+        service.wait_ready(functools.partial(_listening, port), READY_TIMEOUT, "grpc floor")
+        self.grpc_floor_target = f"{LOCAL}:{port}"
+        self.say(f"grpc floor: {self.grpc_floor_target}")
+        return service
+
+    def stop_service(self, service: Service) -> None:
+        service.stop()
+        self._services.remove(service)
 
     def stop_serving(self, replicas: list[Replica]) -> None:
         for replica in replicas:

@@ -1,0 +1,48 @@
+"""The gateway's floor: a bare FastAPI endpoint that takes the same multipart upload as `POST /model/predict`
+and returns a fixed JSON answer, served by the same uvicorn command line as the gateway.
+
+What the gateway costs beyond this is its own work (token, storage, database, the gRPC call, checks);
+what this costs is uvicorn, FastAPI and the multipart parser, which any such service pays.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, File, UploadFile
+from pydantic import BaseModel
+
+PATH = "/model/predict"
+APP = "loadtest.floor_http:app"
+
+
+class Answer(BaseModel):
+    """About the size of the gateway's answer, and with the field the bench checks (`cached`)."""
+
+    prediction: str
+    score: float
+    image_file_name: str
+    top_k: list[str]
+    cached: bool
+    size: int
+
+
+app = FastAPI(title="bench floor", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@app.get("/ready")
+async def ready() -> dict[str, str]:
+    return {"status": "ready"}
+
+
+@app.post(PATH, response_model=Answer)
+async def predict(file: Annotated[UploadFile, File()]) -> Answer:
+    content = await file.read()
+    return Answer(
+        prediction="floor",
+        score=1.0,
+        image_file_name=file.filename or "",
+        top_k=["floor", "of", "the", "gateway", "path"],
+        cached=False,
+        size=len(content),
+    )
