@@ -46,22 +46,30 @@ def classifier(version_dir: Path, spec: EngineSpec) -> Classify:
 def measure(
     classify: Classify, images: list[bytes], batch_sizes: Sequence[int], seconds: float, say: Say
 ) -> dict[str, Any]:
-    """Images/s per batch size, with as many callers as cores (serving/engines/timing.py)."""
+    """Images/s and this process's CPU per image (every thread, the engine's included) per batch size,
+    with as many callers as cores (serving/engines/timing.py)."""
     from serving.engines.timing import throughput
 
     by_size: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
     callers = 0
     for size in batch_sizes:
         batches = [images[i : i + size] for i in range(0, len(images) - size + 1, size)]
         measured = throughput(classify, batches, seconds=seconds)
         callers = measured.threads
         by_size[str(size)] = round(measured.images_per_second, 3)
-        say(f"  in process, batch {size:>2}, {callers} callers: {by_size[str(size)]:8.2f} images/s")
+        cpu_ms[str(size)] = round(measured.cpu_ms_per_image, 3)
+        say(
+            f"  in process, batch {size:>2}, {callers} callers: {by_size[str(size)]:8.2f} images/s, "
+            f"{cpu_ms[str(size)]:.2f} ms CPU per image"
+        )
     best = max(by_size, key=lambda size: by_size[size])
     return {
         "images_per_s": by_size[best],
         "best_batch_size": int(best),
         "by_batch_size": by_size,
+        "cpu_ms_per_image": cpu_ms[best],
+        "cpu_ms_per_image_by_batch_size": cpu_ms,
         "callers": callers,
         "seconds_per_batch_size": seconds,
     }

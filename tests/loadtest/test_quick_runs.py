@@ -14,12 +14,31 @@ from pathlib import Path
 import pytest
 
 from loadtest import testbed
+from loadtest.measure import GATEWAY, GRPC_FLOOR, HTTP_FLOOR, LOAD_GENERATOR, SERVER
 from stack.procs import PYTHON, REPO_ROOT, free_port, model_available
 
 pytestmark = pytest.mark.slow
 
 LOCUST_COLUMNS = {"Type", "Name", "Request Count", "Failure Count", "Requests/s", "50%", "95%", "99%"}
 RATIOS = {"b/a", "c/a", "c/b", "d/c", "b_off/a", "b_on/b_off"}
+# Each row's watched processes, and those of them that must have been busy.
+ROWS = {
+    "b_serving_batching_on": ({SERVER}, {SERVER}),
+    "b_serving_batching_off": ({SERVER}, {SERVER}),
+    "floor_grpc": ({GRPC_FLOOR}, {GRPC_FLOOR}),
+    "c_gateway_uncached": ({SERVER, GATEWAY}, {SERVER, GATEWAY}),
+    "d_gateway_cached": ({SERVER, GATEWAY}, {GATEWAY}),  # the cache answers: the model server may idle
+    "floor_http": ({HTTP_FLOOR}, {HTTP_FLOOR}),
+}
+COSTS = {
+    "server ms beyond the model (b, batching on)",
+    "gRPC floor ms",
+    "gateway ms, uncached (c)",
+    "gateway ms, cached (d)",
+    "HTTP floor ms",
+    "load generator ms, HTTP",
+    "load generator ms, gRPC",
+}
 LOAD_FIGURES = {"requests", "ok", "errors", "elapsed_s", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"}
 
 
@@ -59,14 +78,22 @@ def test_quick_bench_writes_every_figure_and_ratio(tiny_model_base: Path, tmp_pa
     in_process = measurements["a_in_process"]
     assert set(in_process["by_batch_size"]) == {"1", "8"}
     assert in_process["images_per_s"] == max(in_process["by_batch_size"].values()) > 0
-    for key in ("b_serving_batching_on", "b_serving_batching_off", "c_gateway_uncached", "d_gateway_cached"):
+    assert in_process["cpu_ms_per_image"] > 0
+    for key, (watched, busy) in ROWS.items():
         figures = measurements[key]
         assert set(figures) >= LOAD_FIGURES, key
         assert figures["errors"] == 0, (key, figures["error_samples"])
         assert figures["ok"] > 0
         assert figures["throughput_rps"] > 0
         assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"]
-        assert figures["ok"] <= figures["max_requests"]
+        assert "max_requests" not in figures or figures["ok"] <= figures["max_requests"]
+        # Every process of the row is accounted, and each watched one did work.
+        assert set(figures["cpu_ms_per_request"]) == {*watched, LOAD_GENERATOR}, key
+        for component in busy:
+            assert figures["cpu_ms_per_request"][component] > 0, (key, component)
+    assert set(report["costs"]) >= COSTS
+    assert report["clients"]["http"]
+    assert report["clients"]["grpc"]
 
     # auto may choose an engine other than the reference on this CPU; then it is measured against it too
     against_reference = {"a/a_tensorflow", "c/a_tensorflow"} if "a_tensorflow" in measurements else set()
@@ -81,6 +108,7 @@ def test_quick_bench_writes_every_figure_and_ratio(tiny_model_base: Path, tmp_pa
     for name in RATIOS:
         assert f"| {name} |" in markdown
     assert "| d. gateway" in markdown
+    assert "| HTTP floor (bare endpoint)" in markdown
     assert str(json_path) in done.stdout
 
 
@@ -142,7 +170,7 @@ def test_a_port_taken_after_it_was_chosen_moves_to_free_ports(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        monkeypatch.setattr(testbed, "_port_pair", lambda preferred: (free_port(), taken))
+        monkeypatch.setattr(testbed, "_port_pair", lambda: (free_port(), taken))
         with testbed.Testbed(tmp_path, tiny_model_base, say=lambda line: None) as local:
             [replica] = local.start_serving(1, batching=False)
             assert replica.rest_port != taken
