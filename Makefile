@@ -94,6 +94,7 @@ REPLICAS ?= 1
 TAGS ?=
 COMPARE ?=
 QUICK ?=
+CLIENT ?=
 MODEL_BASE ?=
 LOADTEST_HOST = $(if $(filter environment,$(origin HOST)),$(filter http://% https://%,$(HOST)),$(HOST))
 .PHONY: loadtest bench bench-serving
@@ -103,11 +104,13 @@ loadtest: install  ## Locust vs a local stack: USERS SPAWN_RATE DURATION REPLICA
 		--replicas $(REPLICAS) --model $(MODEL) $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST)) \
 		$(if $(TAGS),--tags "$(TAGS)") $(if $(COMPARE),--compare) $(if $(MODEL_BASE),--model-base-path $(MODEL_BASE))
 
-bench: install  ## in-process model vs serving vs gateway, one run, with ratios (QUICK=1: tiny model)
+# CLIENT: compiled (wrk + h2load, installed when missing as root on Debian), python, or auto (the default).
+bench: install  ## model vs serving vs gateway vs bare floors, one run, CPU per process (QUICK=1: tiny model; CLIENT)
 	$(PY) -m loadtest.bench $(if $(QUICK),--quick) $(if $(filter-out file default,$(origin MODEL)),--model $(MODEL)) \
-		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION))
+		$(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(PRECISION),--precision $(PRECISION)) \
+		$(if $(CLIENT),--client $(CLIENT))
 
-bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off
+bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gRPC, batching on/off, gRPC floor
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
 
 # ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
