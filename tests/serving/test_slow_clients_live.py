@@ -178,8 +178,10 @@ def test_a_failed_load_does_not_name_the_servers_paths(
     base = tmp_path / "secret-place" / MODEL
     shutil.copytree(tiny_model_base / "1", base / "1")
     server = start_serving(base, MODEL)
-    (base / "2").mkdir()
-    (base / "2" / "saved_model.pb").write_bytes(b"garbage")
+    staging = tmp_path / "staging"
+    shutil.copytree(tiny_model_base / "1", staging)
+    shutil.rmtree(staging / "variables")  # TensorFlow's error names the folder it looked in
+    staging.rename(base / "2")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         _, body = http("GET", f"{server.rest_url}/v1/models/{MODEL}")
