@@ -246,3 +246,43 @@ def test_moving_a_label_by_rpc_and_by_polling_under_load_fails_no_request(
     assert {1, 2} <= set(versions)
     # the poller applies what the file says again only when it changes: the RPC's config stays otherwise
     assert available(server) == {1, 2}
+
+
+def test_a_canary_is_rolled_out_promoted_and_rolled_back_without_a_failed_request(
+    serve_config: Callable[..., tuple[ServingProcess, Path]],
+    channel: Callable[[ServingProcess], grpc.Channel],
+) -> None:
+    """serving.rollout against a server that polls its config file, with traffic on both labels."""
+    from serving.rollout import Rollout
+
+    server, path = serve_config(
+        config_text("specific { versions: 1 }", {"stable": 1}),
+        "--allow_version_labels_for_unavailable_models",
+        "--model_config_file_poll_wait_seconds=1",
+    )
+    rollout = Rollout(path, MODEL, [server.rest_url], [], say=print, timeout=120)
+    grpc_channel = channel(server)
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        stable_traffic = pool.submit(keep_predicting, server, "stable", stop)
+        rollout.canary(2)
+        wait_for(lambda: rollout.labels() == {"stable": 1, "canary": 2})
+        wait_for(lambda: _answers(grpc_channel, "canary") == 2, 30)
+        rollout.rollback()
+        wait_for(lambda: available(server) == {1}, 30)
+        rollout.canary(3)
+        wait_for(lambda: _answers(grpc_channel, "canary") == 3, 30)
+        rollout.promote()
+        wait_for(lambda: _answers(grpc_channel, "stable") == 3, 30)
+        wait_for(lambda: available(server) == {3}, 30)
+        stop.set()
+        versions, failures = stable_traffic.result()
+    assert not failures, failures[:5]
+    assert set(versions) == {1, 3}
+
+
+def _answers(grpc_channel: grpc.Channel, label: str) -> int | None:
+    try:
+        return labelled_version(grpc_channel, label)
+    except grpc.RpcError:
+        return None
