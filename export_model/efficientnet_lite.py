@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
+from contracts.labels import NUM_CLASSES
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -31,7 +33,6 @@ BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
-NUM_CLASSES = 1000
 MEAN_RGB = 127.0
 STDDEV_RGB = 128.0
 

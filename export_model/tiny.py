@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING
 
 import keras
 
+from contracts.labels import NUM_CLASSES
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
 IMAGE_SIZE = 224
-NUM_CLASSES = 1000
 
 
 def normalize(pixels: tf.Tensor) -> tf.Tensor:

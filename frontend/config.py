@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.labels import LABELS_FILE
 from contracts.net import is_loopback_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ class Settings(BaseSettings):
     gateway_url: str = Field("http://127.0.0.1:8000", description="Base URL of the gateway (HTTP only).")
     gateway_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one gateway answer.")
     labels_file: Path = Field(
-        REPO_ROOT / "export_model" / "imagenet_labels.txt",
+        REPO_ROOT / "contracts" / LABELS_FILE,
         description="ImageNet class names, one per line; if absent, the right label is typed freely.",
     )
     frontend_max_file_mb: int = Field(
