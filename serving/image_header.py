@@ -39,6 +39,11 @@ class HeaderError(ValueError):
     """The bytes are not an image of a format the model's decoder reads, or its header is cut short."""
 
 
+def walk_is_short(data: bytes) -> bool:
+    """JPEG and PNG headers are read in a few bounded steps; a GIF or WebP walk may cross the whole file."""
+    return data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def read_header(data: bytes, max_frames: int) -> ImageHeader:
     """The header of a JPEG, PNG, GIF, BMP or WebP file; frames are counted up to `max_frames + 1`."""
     try:

@@ -52,7 +52,9 @@ class Limits:
     max_queued_bytes: int = _limit(
         64 * MIB, "bytes of the predict requests admitted at once (RESOURCE_EXHAUSTED beyond)"
     )
-    request_threads: int = _limit(2, "threads that decode-check images (and run the model without batching)")
+    request_threads: int = _limit(
+        2, "threads that decode images before batching (OpenVINO), read long headers, run unbatched models"
+    )
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():

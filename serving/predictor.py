@@ -2,9 +2,11 @@
 
 The checks run cheapest first, each before the work it bounds: admission (`admitted`, by the APIs, before
 a request's tensors are built); names, dtypes and the batch size (`validate_inputs`); the batch queue's
-room; then, in a request thread, each image's header (frames and pixels, serving/image_header.py) and only
-then a decode check. A caller that has gone (cancelled, deadline passed, REST client disconnected) is
-dropped before each stage that costs work.
+room; then each image's header (frames and pixels, serving/image_header.py) and only then what the engine
+prepares: OpenVINO decodes there, in a request thread; TensorFlow decodes in its graph, so its JPEG and PNG
+headers are read on the event loop (a few bounded steps, cheaper than a thread hop) and an undecodable
+image fails only its own request when its batch is run again request by request. A caller that has gone
+(cancelled, deadline passed, REST client disconnected) is dropped before each stage that costs work.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
+from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
 from serving.batching import BatchScheduler
 from serving.errors import Gone, ServingError, check_alive, invalid_argument, still_here
-from serving.image_header import check_image
+from serving.image_header import check_image, walk_is_short
 from serving.limits import Limits
 from serving.manager import ModelManager, VersionRequest
 from serving.metrics import Metrics
@@ -139,9 +142,12 @@ class Predictor:
             check_alive(gone)
             # a runtime that decodes before batching holds the decoded rows until its batch has run
             with self._holding(size * servable.prepared_bytes_per_row, "its decoded images"):
-                inputs = await loop.run_in_executor(
-                    self._executor, self._check, servable, signature_name, inputs, gone
-                )
+                if servable.engine.prepare_decodes or not self._headers_are_short(signature, inputs):
+                    inputs = await loop.run_in_executor(
+                        self._executor, self._check, servable, signature_name, inputs, gone
+                    )
+                else:  # a few header steps per image: a thread hop would cost more than the work
+                    inputs = self._check(servable, signature_name, inputs, gone)
                 check_alive(gone)
                 if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
                     outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
@@ -155,8 +161,12 @@ class Predictor:
                 servable.version, signature_name or DEFAULT_SIGNATURE, outputs, servable.runtime_info
             )
 
+    @staticmethod
+    def _headers_are_short(signature: SignatureDef, inputs: Arrays) -> bool:
+        return all(walk_is_short(data) for alias in image_inputs(signature) for data in inputs[alias].ravel())
+
     def _check(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
-        """In a request thread: every image's header (frames, pixels), then the servable's decode check."""
+        """Every image's header (frames, pixels), then what the engine prepares (a decode, for OpenVINO)."""
         check_alive(gone)  # the caller may have gone while this waited for a thread
         for alias in image_inputs(servable.signature(signature_name)):
             for index, data in enumerate(inputs[alias].ravel()):

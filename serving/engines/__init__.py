@@ -84,6 +84,12 @@ class Engine(Protocol):
     @property
     def load_seconds(self) -> float: ...
 
+    @property
+    def prepare_decodes(self) -> bool:
+        """Whether `prepare` decodes images (work for a request thread), or hands the inputs on as they are
+        (cheap enough to stay on the event loop)."""
+        ...
+
     def prepare(self, signature_name: str, inputs: Arrays) -> Arrays:
         """In a request thread, before batching: check (and decode) the request's images; what passes here
         also runs. Raises the servable's INVALID_ARGUMENT naming the bad image."""

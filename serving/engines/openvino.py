@@ -37,6 +37,7 @@ INFERENCE_TYPE = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
 
 class OpenVINOEngine:
     serves: Mapping[str, frozenset[str]] = MappingProxyType({contract.SIGNATURE: frozenset({contract.INPUT})})
+    prepare_decodes = True
 
     def __init__(
         self,

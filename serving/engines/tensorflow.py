@@ -32,9 +32,14 @@ def check_images(name: str, values: np.ndarray) -> None:
 
 
 class TensorFlowEngine:
+    """The graph decodes every image itself, so nothing is decoded before batching: an undecodable image
+    fails its batch, the batcher runs each of the batch's requests again on its own (serving/batching.py),
+    and only then is the failing request's images decoded one by one, to name the bad one."""
+
     spec: EngineSpec = TENSORFLOW
     serves = None
-    prepared_bytes_per_row = 0  # the graph decodes: a request holds only its encoded bytes
+    prepared_bytes_per_row = 0  # a request holds only its encoded bytes
+    prepare_decodes = False
 
     def __init__(self, version_dir: Path) -> None:
         started = time.perf_counter()
@@ -47,16 +52,15 @@ class TensorFlowEngine:
         return {"runtime": self.spec.runtime, "precision": self.spec.precision}
 
     def prepare(self, signature_name: str, inputs: Arrays) -> Arrays:
-        """TensorFlow decodes in its graph, so the inputs go on as they are, once each image decoded alone."""
-        for alias in image_inputs(self.signature_defs[signature_name or DEFAULT_SIGNATURE]):
-            check_images(alias, inputs[alias])
         return inputs
 
     def run(self, signature_name: str, inputs: Arrays) -> Arrays:
-        function = self._functions[signature_name or DEFAULT_SIGNATURE]
+        key = signature_name or DEFAULT_SIGNATURE
         tensors = {alias: tf.constant(array) for alias, array in inputs.items()}
         try:
-            outputs = function(**tensors)
+            outputs = self._functions[key](**tensors)
         except tf.errors.InvalidArgumentError as error:
+            for alias in image_inputs(self.signature_defs[key]):
+                check_images(alias, inputs[alias])  # names the bad image, when one is
             raise invalid_argument(tf_message(error)) from error
         return {alias: tensor.numpy() for alias, tensor in outputs.items()}
