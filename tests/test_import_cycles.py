@@ -21,6 +21,7 @@ PACKAGES = (
     "model_repository",
     "tfs_protos",
     "contracts",
+    "boundedhttp",
 )
 
 
