@@ -1,4 +1,4 @@
-"""The gateway app: `uvicorn gateway.main:app` (settings from the environment, see core/config.py)."""
+"""The gateway app, served by `python -m gateway` (settings from the environment, see core/config.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from sqlalchemy import exc as sa_exc
 
 from gateway.api.deps import AuthLimiters
 from gateway.api.main import api_router
-from gateway.core.bind import bind_host
-from gateway.core.config import Settings, check_secrets, get_settings
+from gateway.core.config import Settings, check_secrets, demo_secrets_only_on_loopback, get_settings
 from gateway.core.db import create_engine, create_sessionmaker, ensure_database
 from gateway.core.logging import setup_logging
-from gateway.core.middleware import BodySizeLimitMiddleware, DocsGuardMiddleware, RequestContextMiddleware
+from gateway.core.middleware import (
+    BodySizeLimitMiddleware,
+    DocsGuardMiddleware,
+    LoopbackOnlyMiddleware,
+    RequestContextMiddleware,
+)
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
@@ -44,7 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings: Settings = state.settings
     setup_logging(settings.log_level)
-    check_secrets(settings, bind_host())  # refuses to start: the demo secrets on a public address
+    check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
     state.db_initialized = False
@@ -117,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimitMiddleware, max_body_size=body_limit, upload_limit=settings.max_upload_bytes
     )
+    if demo_secrets_only_on_loopback(settings):  # whatever address the server was told to bind
+        app.add_middleware(LoopbackOnlyMiddleware)
     app.add_middleware(RequestContextMiddleware)  # added last: outermost
     app.include_router(api_router)
     app.add_exception_handler(ServingError, _serving_error)

@@ -1,5 +1,6 @@
 """The gateway's floor: a bare FastAPI endpoint that takes the same multipart upload as `POST /model/predict`
-and returns a fixed JSON answer, served by the same uvicorn command line as the gateway.
+and returns a fixed JSON answer, served as the gateway is (`python -m loadtest.floor_http --port N`: uvicorn
+with boundedhttp's bounds, no access log).
 
 What the gateway costs beyond this is its own work (token, storage, database, the gRPC call, checks);
 what this costs is uvicorn, FastAPI and the multipart parser, which any such service pays.
@@ -7,10 +8,15 @@ what this costs is uvicorn, FastAPI and the multipart parser, which any such ser
 
 from __future__ import annotations
 
+import argparse
 from typing import Annotated
 
+import uvicorn
 from fastapi import FastAPI, File, UploadFile
 from pydantic import BaseModel
+
+from boundedhttp import Bounds, uvicorn_kwargs
+from stack.procs import LOCAL
 
 PATH = "/model/predict"
 APP = "loadtest.floor_http:app"
@@ -46,3 +52,16 @@ async def predict(file: Annotated[UploadFile, File()]) -> Answer:
         cached=False,
         size=len(content),
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(
+        APP, host=LOCAL, port=args.port, log_level="warning", access_log=False, **uvicorn_kwargs(Bounds())
+    )
+
+
+if __name__ == "__main__":
+    main()

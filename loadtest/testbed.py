@@ -3,9 +3,9 @@ started it (processes, command lines and the model export come from `stack/`).
 
 Every process listens on free ports of 127.0.0.1 (never the product's default ports, which `make run` may
 be using); the gateway gets a fresh SQLite database and upload folder under the run's work directory. The
-floors (`loadtest.floor_http`, `loadtest.floor_grpc`) start here too: the HTTP floor with the gateway's
-own uvicorn command line. Every process runs in its own session and is stopped (SIGTERM, then
-SIGKILL) when the `with` block ends, whatever happened inside it.
+floors (`loadtest.floor_http`, `loadtest.floor_grpc`) start here too: the HTTP floor served as the
+gateway is (uvicorn with boundedhttp's bounds). Every process runs in its own session and is stopped
+(SIGTERM, then SIGKILL) when the `with` block ends, whatever happened inside it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 
 import model_repository
-from loadtest import floor_http
 from stack.commands import gateway_command, serving_command
 from stack.model import ExportFailedError, ensure_model
 from stack.procs import (
@@ -41,7 +40,6 @@ WEIGHTS_NOTE = {
     "tiny": "tiny random test network (checks the plumbing, says nothing about speed)",
     "efficientnet-lite0": "real ImageNet weights bundled with a Python package",
 }
-GATEWAY_APP = "gateway.main:app"
 READY_TIMEOUT = 600.0
 START_ATTEMPTS = 3
 
@@ -164,8 +162,8 @@ class Testbed:
         self.replicas.append(replica)
         return replica
 
-    def start_gateway(self, replicas: list[Replica], workers: int = 1, extra_args: Sequence[str] = ()) -> str:
-        """uvicorn without its access log: the gateway logs every request itself (LOG_LEVEL)."""
+    def start_gateway(self, replicas: list[Replica], workers: int = 1) -> str:
+        """`python -m gateway`, warnings only: the gateway logs every request at INFO."""
         target = ",".join(r.grpc_target for r in replicas)
         port = free_port()
         for attempt in range(1, START_ATTEMPTS + 1):
@@ -178,7 +176,6 @@ class Testbed:
                 secret_key=secrets.token_urlsafe(32),
                 workers=workers,
                 quiet=True,
-                extra_args=extra_args,
             )
             self.gateway = self._start(command.args, self.workdir / f"gateway-{port}.log", command.env)
             self.gateway_url = f"http://{LOCAL}:{port}"
@@ -197,12 +194,9 @@ class Testbed:
         return self.gateway_url
 
     def start_http_floor(self) -> Service:
-        """`loadtest.floor_http` on the gateway's uvicorn command line (only the app differs)."""
+        """`loadtest.floor_http`, served as the gateway is (uvicorn with boundedhttp's bounds)."""
         port = free_port()
-        command = gateway_command(port, workers=1, quiet=True)
-        if command.args.count(GATEWAY_APP) != 1:
-            raise RuntimeError(f"the gateway's command no longer names {GATEWAY_APP}: {command.args}")
-        args = [floor_http.APP if arg == GATEWAY_APP else arg for arg in command.args]
+        args = [PYTHON, "-m", "loadtest.floor_http", "--port", str(port)]
         service = self._start(args, self.workdir / f"floor-http-{port}.log", {})
         service.wait_ready(lambda: http_ok(f"http://{LOCAL}:{port}/ready"), READY_TIMEOUT, "http floor")
         self.http_floor_url = f"http://{LOCAL}:{port}"

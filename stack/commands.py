@@ -71,23 +71,22 @@ def gateway_command(
     workers: int = 1,
     quiet: bool = False,
     env: dict[str, str] | None = None,
-    extra_args: Sequence[str] = (),
 ) -> Command:
-    """`uvicorn gateway.main:app`; settings left None come from the environment (or the gateway's defaults).
-    `quiet`: no access log (the gateway logs every request itself) and warnings only."""
-    args = [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", host, "--port", str(port)]
-    if workers != 1:
-        args += ["--workers", str(workers)]
-    if quiet:
-        args += ["--log-level", "warning", "--no-access-log"]
+    """`python -m gateway` (uvicorn with boundedhttp's bounds); settings left None come from the environment
+    (or the gateway's defaults). `quiet`: warnings only (the gateway logs every request at INFO)."""
     settings = {
+        "GATEWAY_HOST": host,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING" if quiet else None,
         "SERVING_TARGET": serving_target,
         "MODEL_NAME": model_name,
         "DATABASE_URL": database_url,
         "UPLOAD_DIR": None if upload_dir is None else str(upload_dir),
         "SECRET_KEY": secret_key,
     }
-    return Command([*args, *extra_args], {k: v for k, v in settings.items() if v is not None} | (env or {}))
+    given = {name: value for name, value in settings.items() if value is not None}
+    return Command([PYTHON, "-m", "gateway"], given | (env or {}))
 
 
 def frontend_command(

@@ -10,8 +10,9 @@ from typing import Annotated, Literal
 from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import demo
-from gateway.core.bind import is_loopback
+from boundedhttp import Bounds
+from contracts import demo, ports
+from contracts.net import is_loopback
 
 MIN_SECRET_KEY_BYTES = 32
 MIN_PASSWORD_LENGTH = 8
@@ -20,6 +21,20 @@ log = logging.getLogger("gateway")
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    gateway_host: str = "127.0.0.1"
+    """The address `python -m gateway` binds (and the one the demo-secret check judges)."""
+    gateway_port: Annotated[int, Field(ge=1, le=65535)] = ports.GATEWAY
+    gateway_workers: Annotated[int, Field(ge=1)] = 1
+    """uvicorn worker processes of `python -m gateway`."""
+    shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 25
+    """On SIGTERM, in-flight requests get this long to finish."""
+    http_max_header_bytes: Annotated[int, Field(ge=1024)] = Bounds.max_header_bytes
+    http_max_headers: Annotated[int, Field(ge=1)] = Bounds.max_headers
+    http_header_timeout_seconds: Annotated[float, Field(gt=0)] = Bounds.header_timeout
+    http_body_timeout_seconds: Annotated[float, Field(gt=0)] = Bounds.body_timeout
+    http_keep_alive_seconds: Annotated[float, Field(gt=0)] = Bounds.keep_alive_timeout
+    http_max_connections: Annotated[int, Field(ge=1)] = Bounds.max_connections
 
     database_url: str = "sqlite+aiosqlite:///./var/gateway.db"
     """`sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pass@host:port/db`."""
@@ -81,6 +96,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    def http_bounds(self) -> Bounds:
+        return Bounds(
+            max_header_bytes=self.http_max_header_bytes,
+            max_headers=self.http_max_headers,
+            header_timeout=self.http_header_timeout_seconds,
+            body_timeout=self.http_body_timeout_seconds,
+            keep_alive_timeout=self.http_keep_alive_seconds,
+            max_connections=self.http_max_connections,
+        )
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def serving_replicas(self) -> list[str]:
@@ -100,13 +125,18 @@ class InsecureSettingsError(RuntimeError):
     pass
 
 
-def check_secrets(settings: Settings, bind_host: str | None) -> None:
+def demo_secrets_only_on_loopback(settings: Settings) -> bool:
+    """The demo secrets are in use and not explicitly allowed: they may serve loopback connections only."""
+    return bool(settings.demo_secrets()) and not settings.allow_demo_secrets
+
+
+def check_secrets(settings: Settings, bind_host: str) -> None:
     """Refuse to serve anything but loopback with the demo secrets (unless ALLOW_DEMO_SECRETS is set)."""
     problems = settings.demo_secrets()
     if not problems:
         return
     text = "; ".join(problems)
-    if bind_host is None or is_loopback(bind_host) or settings.allow_demo_secrets:
+    if is_loopback(bind_host) or settings.allow_demo_secrets:
         log.warning("%s. Fine for a local demo only: set SECRET_KEY and ADMIN_PASSWORD otherwise.", text)
         return
     raise InsecureSettingsError(

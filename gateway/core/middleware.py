@@ -1,4 +1,5 @@
-"""Request id (X-Request-ID in and out), access log and latency metrics, as plain ASGI middleware."""
+"""Plain ASGI middleware: request id (X-Request-ID in and out), access log and latency metrics; the body
+limit; loopback-only guards."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.core.bind import is_loopback
+from contracts.net import is_loopback
 from gateway.core.logging import REQUEST_ID, request_id_from
 from gateway.core.metrics import HTTP_LATENCY
 
@@ -110,5 +111,31 @@ class DocsGuardMiddleware:
             client = scope.get("client")
             if not (client and is_loopback(client[0])):
                 await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class LoopbackOnlyMiddleware:
+    """With the demo secrets, serve only connections that arrived on a loopback address of this machine
+    (`scope["server"]`, the socket's own address), however the server was started: `--host ""`, a repeated
+    `--host`, `--uds` or gunicorn included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.warned = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server")
+            if not (server and is_loopback(str(server[0]))):
+                if not self.warned:
+                    self.warned = True
+                    log.warning(
+                        "refusing requests on %s: SECRET_KEY / ADMIN_PASSWORD are the demo values, which "
+                        "serve loopback only (set them, or ALLOW_DEMO_SECRETS=1 for a throw-away demo)",
+                        server,
+                    )
+                detail = "This gateway is not configured to serve this address."
+                await JSONResponse({"detail": detail}, status_code=503)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -1,22 +1,20 @@
-"""Issue 11 against a real `uvicorn gateway.main:app` process and a real model server: the PNG dimension bomb
-and large images measured in the gateway's own memory (peak RSS, VmHWM), sign-in and registration floods
-over HTTP, and a refusal to start on a public address with the demo secrets."""
+"""Issue 11 against a real `python -m gateway` process and a real model server: the PNG dimension bomb and
+large images measured in the gateway's own memory (peak RSS, VmHWM), sign-in and registration floods over
+HTTP."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from stack.procs import PYTHON, Service, free_port, http_ok
 from tests.gateway.abuse_payloads import png_of_zeros
-from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
+from tests.gateway.conftest import SERVED_MODEL
 from tests.gateway.helpers import image_bytes, unique_email
+from tests.gateway.live import LiveGateway, live_gateway, reset_peak_rss, status_field
 
 pytestmark = pytest.mark.slow
 MIB = 1024 * 1024
@@ -25,56 +23,15 @@ INSPECT_BUDGET = 48 * MIB
 CONCURRENT = 6
 
 
-@dataclass
-class Live:
-    url: str
-    service: Service
-
-
-def _uvicorn(host: str, port: int) -> list[str]:
-    return [PYTHON, "-m", "uvicorn", "gateway.main:app", "--host", host, "--port", str(port)]
-
-
 @pytest.fixture(scope="module")
-def live(serving_a, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(serving_a, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     """One gateway process (one worker, so its pid is the one that inspects images), default limits."""
-    tmp_path = tmp_path_factory.mktemp("abuse-live")
-    port = free_port()
-    env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
-        "SERVING_TARGET": serving_a.grpc_target,
-        "MODEL_NAME": SERVED_MODEL,
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "SECRET_KEY": TEST_SECRET,
-        "INSPECT_MEMORY_BYTES": str(INSPECT_BUDGET),
-        "SERVING_TIMEOUT_SECONDS": "60",
-    }
-    service = Service(_uvicorn("127.0.0.1", port), tmp_path / "uvicorn.log", env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        service.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=120, what="gateway")
-        yield Live(url, service)
-    finally:
-        service.stop()
-    assert "Traceback" not in service.log_text(), service.log_text()[-3000:]
-
-
-def _status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field}")
-
-
-def _reset_peak(pid: int) -> int:
-    """Restart the process's peak RSS (VmHWM) from its current RSS, which is returned (Linux >= 4.0)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-    return _status(pid, "VmRSS")
-
-
-def _peak_rss(pid: int) -> int:
-    """The process's peak resident memory since the last reset (VmHWM), in bytes."""
-    return _status(pid, "VmHWM")
+    env = {"INSPECT_MEMORY_BYTES": str(INSPECT_BUDGET), "SERVING_TIMEOUT_SECONDS": "60"}
+    folder = tmp_path_factory.mktemp("abuse-live")
+    with live_gateway(
+        folder, env, serving_target=serving_a.grpc_target, model_name=SERVED_MODEL, ready_path="/ready"
+    ) as gateway:
+        yield gateway
 
 
 def _headers(url: str, email: str = "admin@example.com", password: str = "admin") -> dict[str, str]:
@@ -92,15 +49,15 @@ def _upload_all(url: str, headers: dict[str, str], bodies: list[bytes]) -> list[
         return list(pool.map(send, bodies))
 
 
-def test_large_images_take_turns_within_the_memory_budget(live: Live) -> None:
+def test_large_images_take_turns_within_the_memory_budget(live: LiveGateway) -> None:
     headers = _headers(live.url)
     assert _upload_all(live.url, headers, [image_bytes(seed=1402)])[0].status_code == 200  # warm
     # First in this module: memory that earlier decodes left to the allocator would hide the growth.
     # Distinct bytes (no cache hit), each 36 MB once decoded, all sent at once.
     bodies = [png_of_zeros(3000, 3000 - index) for index in range(CONCURRENT)]
-    before = _reset_peak(live.service.proc.pid)
+    before = reset_peak_rss(live.pid)
     answers = _upload_all(live.url, headers, bodies)
-    growth = _peak_rss(live.service.proc.pid) - before
+    growth = status_field(live.pid, "VmHWM") - before
     print(
         f"\n{CONCURRENT} concurrent 3000x3000 PNGs (36 MB decoded each), INSPECT_MEMORY_BYTES="
         f"{INSPECT_BUDGET // MIB} MiB: statuses {[a.status_code for a in answers]}, "
@@ -110,15 +67,15 @@ def test_large_images_take_turns_within_the_memory_budget(live: Live) -> None:
     assert growth < INSPECT_BUDGET + 32 * MIB  # all at once would be 6 x 36 MB
 
 
-def test_png_dimension_bombs_cost_the_gateway_no_memory(live: Live) -> None:
+def test_png_dimension_bombs_cost_the_gateway_no_memory(live: LiveGateway) -> None:
     headers = _headers(live.url)
     assert _upload_all(live.url, headers, [image_bytes(seed=1401)])[0].status_code == 200  # warm
     bomb = png_of_zeros(7071, 7071)
-    before = _reset_peak(live.service.proc.pid)
+    before = reset_peak_rss(live.pid)
     started = time.perf_counter()
     answers = _upload_all(live.url, headers, [bomb] * CONCURRENT)
     seconds = time.perf_counter() - started
-    growth = _peak_rss(live.service.proc.pid) - before
+    growth = status_field(live.pid, "VmHWM") - before
     print(
         f"\n{CONCURRENT} concurrent {len(bomb) // 1024} KB 7071x7071 PNGs: statuses "
         f"{[a.status_code for a in answers]}, gateway peak RSS +{growth / MIB:.1f} MiB, {seconds:.2f} s"
@@ -128,7 +85,7 @@ def test_png_dimension_bombs_cost_the_gateway_no_memory(live: Live) -> None:
     assert growth < 30 * MIB  # one decode alone would be 200 MB
 
 
-def test_password_guessing_and_registration_floods_get_429(live: Live) -> None:
+def test_password_guessing_and_registration_floods_get_429(live: LiveGateway) -> None:
     email, password = unique_email(), "the-right-password"
     created = httpx.post(f"{live.url}/user/", json={"name": "V", "email": email, "password": password})
     assert created.status_code == 201
@@ -155,22 +112,3 @@ def test_password_guessing_and_registration_floods_get_429(live: Live) -> None:
     assert statuses.count(201) <= 10
     assert statuses[-1] == 429
     assert int(flood[-1].headers["retry-after"]) >= 1
-
-
-def test_the_demo_secrets_do_not_start_on_all_interfaces(tmp_path: Path) -> None:
-    env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "SECRET_KEY": "",  # unset: the built-in demo key
-        "ADMIN_PASSWORD": "",
-        "ALLOW_DEMO_SECRETS": "",
-    }
-    service = Service(_uvicorn("0.0.0.0", free_port()), tmp_path / "uvicorn.log", env)
-    try:
-        code = service.proc.wait(timeout=60)
-    finally:
-        service.stop()
-    log = service.log_text()
-    assert code != 0, log[-2000:]
-    assert "Refusing to start on 0.0.0.0" in log
-    assert "SECRET_KEY is the built-in demo key" in log

@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from contracts import demo
-from gateway.core.bind import bind_host
-from gateway.core.config import Settings, check_secrets
+from gateway.core.config import InsecureSettingsError, Settings, check_secrets
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +41,7 @@ def test_demo_secrets_are_announced_on_loopback(caplog: pytest.LogCaptureFixture
         assert "ADMIN_PASSWORD is the default" in caplog.text
         caplog.clear()
         check_secrets(
-            Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), None
+            Settings(secret_key="a-real-secret-from-the-environment", admin_password="x" * 12), "0.0.0.0"
         )
         assert caplog.text == ""
 
@@ -51,12 +50,15 @@ def test_comma_list_target_names_each_replica() -> None:
     assert Settings(serving_target="a:8500, b:8510,").serving_replicas == ["a:8500", "b:8510"]
 
 
-def test_the_bound_address_comes_from_uvicorns_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("UVICORN_HOST", raising=False)
-    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app", "--host", "0.0.0.0"]) == "0.0.0.0"
-    assert bind_host(["/venv/lib/uvicorn/__main__.py", "gateway.main:app", "--host=::"]) == "::"
-    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app"]) == "127.0.0.1"  # uvicorn's default
-    assert bind_host(["/venv/bin/pytest"]) is None  # in-process: nothing is bound
-    monkeypatch.setenv("UVICORN_HOST", "10.0.0.5")
-    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app"]) == "10.0.0.5"
-    assert bind_host(["/venv/bin/uvicorn", "gateway.main:app", "--host", "127.0.0.1"]) == "127.0.0.1"
+def test_the_checked_address_is_the_one_bound() -> None:
+    settings = Settings(secret_key=demo.SECRET_KEY, gateway_host="0.0.0.0")
+    with pytest.raises(InsecureSettingsError, match=r"Refusing to start on 0\.0\.0\.0"):
+        check_secrets(settings, settings.gateway_host)
+    for host in ("", "::", "10.0.0.5", "gateway.example.org"):
+        with pytest.raises(InsecureSettingsError):
+            check_secrets(settings, host)
+    check_secrets(settings, "::1")
+    assert (
+        Settings(gateway_host="0.0.0.0").http_bounds().header_timeout
+        == Settings().http_header_timeout_seconds
+    )

@@ -70,14 +70,19 @@ def test_serving_needs_exactly_one_model_source(tmp_path: Path) -> None:
 
 def test_gateway_passes_only_the_settings_given() -> None:
     command = gateway_command(8123, serving_target="127.0.0.1:9500", model_name="tiny", workers=2, quiet=True)
-    assert command.args[:4] == [PYTHON, "-m", "uvicorn", "gateway.main:app"]
-    assert command.args[command.args.index("--host") + 1] == "127.0.0.1"
-    assert command.args[command.args.index("--port") + 1] == "8123"
-    assert command.args[command.args.index("--workers") + 1] == "2"
-    assert "--no-access-log" in command.args
-    assert command.env == {"SERVING_TARGET": "127.0.0.1:9500", "MODEL_NAME": "tiny"}
-    assert gateway_command(1, env={"MAX_UPLOAD_BYTES": "5"}).env == {"MAX_UPLOAD_BYTES": "5"}
-    assert "--workers" not in gateway_command(1).args
+    assert command.args == [PYTHON, "-m", "gateway"]
+    bind = {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "8123", "GATEWAY_WORKERS": "2"}
+    assert command.env == bind | {
+        "LOG_LEVEL": "WARNING",
+        "SERVING_TARGET": "127.0.0.1:9500",
+        "MODEL_NAME": "tiny",
+    }
+    assert gateway_command(1, env={"MAX_UPLOAD_BYTES": "5"}).env == {
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": "1",
+        "GATEWAY_WORKERS": "1",
+        "MAX_UPLOAD_BYTES": "5",
+    }
 
 
 def test_frontend_is_told_where_the_gateway_is() -> None:

@@ -5,9 +5,9 @@ import logging
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from contracts.net import is_loopback
 from gateway.api.deps import ClientAddressDep, ServingDep, SettingsDep
 from gateway.core import metrics
-from gateway.core.bind import is_loopback
 from gateway.core.db import ensure_database, ping
 from gateway.models import ErrorDetail, HealthStatus, ModelInfo, ReadyStatus
 from gateway.services.serving_client import ServingError
