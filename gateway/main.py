@@ -21,6 +21,7 @@ from gateway.core.logging import setup_logging
 from gateway.core.middleware import (
     BodySizeLimitMiddleware,
     DocsGuardMiddleware,
+    ForwardedClientMiddleware,
     LoopbackOnlyMiddleware,
     RequestContextMiddleware,
 )
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if demo_secrets_only_on_loopback(settings):  # whatever address the server was told to bind
         app.add_middleware(LoopbackOnlyMiddleware)
+    if settings.proxy_secret:
+        app.add_middleware(ForwardedClientMiddleware, secret=settings.proxy_secret)
     app.add_middleware(RequestContextMiddleware)  # added last: outermost
     app.include_router(api_router)
     app.add_exception_handler(ServingError, _serving_error)

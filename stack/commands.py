@@ -68,6 +68,7 @@ def gateway_command(
     database_url: str | None = None,
     upload_dir: Path | None = None,
     secret_key: str | None = None,
+    proxy_secret: str | None = None,
     workers: int = 1,
     quiet: bool = False,
     env: dict[str, str] | None = None,
@@ -84,19 +85,28 @@ def gateway_command(
         "DATABASE_URL": database_url,
         "UPLOAD_DIR": None if upload_dir is None else str(upload_dir),
         "SECRET_KEY": secret_key,
+        "PROXY_SECRET": proxy_secret,
     }
     given = {name: value for name, value in settings.items() if value is not None}
     return Command([PYTHON, "-m", "gateway"], given | (env or {}))
 
 
 def frontend_command(
-    port: int, *, gateway_url: str, host: str = LOCAL, env: dict[str, str] | None = None
+    port: int,
+    *,
+    gateway_url: str,
+    host: str = LOCAL,
+    proxy_secret: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Command:
-    """`python -m frontend` (Gradio) talking to the gateway at `gateway_url`."""
+    """`python -m frontend` (Gradio) talking to the gateway at `gateway_url`; with `proxy_secret` (the
+    gateway's PROXY_SECRET) it may tell the gateway each browser's address."""
     settings = {
         "GATEWAY_URL": gateway_url,
         "GRADIO_SERVER_NAME": host,
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
+    if proxy_secret is not None:
+        settings["PROXY_SECRET"] = proxy_secret
     return Command([PYTHON, "-m", "frontend"], settings | (env or {}))

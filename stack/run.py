@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ class PortInUseError(RuntimeError):
 
 def plan(settings: StackSettings, model: str) -> list[Planned]:
     host, bind = settings.host, settings.bind
+    proxy_secret = secrets.token_urlsafe(32)  # per run: the page may tell the gateway each browser's address
     planned = []
     for index, (grpc_port, rest_port) in enumerate(settings.replica_ports()):
         rest = f"http://{host}:{rest_port}"
@@ -76,6 +78,7 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
                 model_name=model,
                 database_url=settings.database_url,
                 upload_dir=settings.var_dir / "uploads",
+                proxy_secret=proxy_secret,
             ),
             ports={settings.gateway_port: "GATEWAY_PORT"},
             ready=lambda: http_ok(f"{gateway_url}/ready"),
@@ -86,7 +89,9 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
     planned.append(
         Planned(
             name="frontend",
-            command=frontend_command(settings.frontend_port, gateway_url=gateway_url, host=bind),
+            command=frontend_command(
+                settings.frontend_port, gateway_url=gateway_url, host=bind, proxy_secret=proxy_secret
+            ),
             ports={settings.frontend_port: "GRADIO_SERVER_PORT"},
             ready=lambda: http_ok(f"{frontend_url}/"),
             url=frontend_url,

@@ -58,8 +58,8 @@ def get_limiters(request: Request) -> AuthLimiters:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address as uvicorn saw it (behind a proxy: run uvicorn with --proxy-headers and
-    --forwarded-allow-ips so this is the real client's, not the proxy's)."""
+    """The caller's address: the socket's peer, or what a trusted proxy forwarded (ForwardedClientMiddleware,
+    PROXY_SECRET). No other forwarding header counts: uvicorn's proxy headers are off."""
     return request.client.host if request.client else "unknown"
 
 

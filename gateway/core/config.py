@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: Annotated[float, Field(gt=0)] = Bounds.body_timeout
     http_keep_alive_seconds: Annotated[float, Field(gt=0)] = Bounds.keep_alive_timeout
     http_max_connections: Annotated[int, Field(ge=1)] = Bounds.max_connections
+    proxy_secret: str | None = None
+    """Shared with the trusted proxies (the page, nginx): a request carrying `X-Proxy-Secret: <it>` gets the
+    last address of its X-Forwarded-For as the client's. Unset: no forwarding header is trusted."""
 
     database_url: str = "sqlite+aiosqlite:///./var/gateway.db"
     """`sqlite+aiosqlite:///path` or `postgresql+asyncpg://user:pass@host:port/db`."""

@@ -1,8 +1,10 @@
 """Plain ASGI middleware: request id (X-Request-ID in and out), access log and latency metrics; the body
-limit; loopback-only guards."""
+limit; the client address a trusted proxy forwards; loopback-only guards."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import time
 
@@ -112,6 +114,37 @@ class DocsGuardMiddleware:
             if not (client and is_loopback(client[0])):
                 await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+def forwarded_client(x_forwarded_for: str | None) -> str | None:
+    """The last address of X-Forwarded-For (the one the trusted proxy itself added), if it is an address."""
+    if not x_forwarded_for:
+        return None
+    last = x_forwarded_for.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return None
+
+
+class ForwardedClientMiddleware:
+    """The one rule for forwarded addresses: a request carrying `X-Proxy-Secret: <PROXY_SECRET>` (compared in
+    constant time) comes from a trusted proxy (the page, nginx), and only then is the last address of its
+    X-Forwarded-For the client's. Anything else is counted under its own address, loopback or not."""
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self.secret = secret.encode("latin-1", "replace")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            given = headers.get("x-proxy-secret")
+            if given is not None and hmac.compare_digest(given.encode("latin-1"), self.secret):
+                client = forwarded_client(headers.get("x-forwarded-for"))
+                if client is not None:
+                    scope["client"] = (client, 0)
         await self.app(scope, receive, send)
 
 

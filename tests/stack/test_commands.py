@@ -85,6 +85,13 @@ def test_gateway_passes_only_the_settings_given() -> None:
     }
 
 
+def test_gateway_and_page_share_the_proxy_secret_they_are_given() -> None:
+    assert gateway_command(1, proxy_secret="s3").env["PROXY_SECRET"] == "s3"
+    assert frontend_command(2, gateway_url="http://x", proxy_secret="s3").env["PROXY_SECRET"] == "s3"
+    assert "PROXY_SECRET" not in gateway_command(1).env
+    assert "PROXY_SECRET" not in frontend_command(2, gateway_url="http://x").env
+
+
 def test_frontend_is_told_where_the_gateway_is() -> None:
     command = frontend_command(7001, gateway_url="http://127.0.0.1:8001")
     assert command.args == [PYTHON, "-m", "frontend"]
