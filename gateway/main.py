@@ -24,6 +24,7 @@ from gateway.core.middleware import (
     ForwardedClientMiddleware,
     LoopbackOnlyMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
 )
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackOnlyMiddleware)
     if settings.proxy_secret:
         app.add_middleware(ForwardedClientMiddleware, secret=settings.proxy_secret)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)  # added last: outermost
     app.include_router(api_router)
     app.add_exception_handler(ServingError, _serving_error)

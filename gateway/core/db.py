@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.core.config import Settings
 log = logging.getLogger("gateway.db")
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 SQLITE_BUSY_TIMEOUT_S = 30
+PRIVATE = 0o600
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -41,13 +43,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_file(path: Path) -> None:
+    """Create `path` readable and writable by this user only, or take group and other bits off an existing
+    one. SQLite gives its -wal and -shm files the mode of the database file."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, PRIVATE)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if (path := sqlite_path(url)) is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if file == path or file.exists():
+                    private_file(file)
         except OSError as exc:  # reported by /ready and as 503s, like any database that is down
-            log.error("cannot create the SQLite folder %s: %s", path.parent, exc)
+            log.error("cannot create the SQLite file %s: %s", path, exc)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

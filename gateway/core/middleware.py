@@ -1,11 +1,14 @@
 """Plain ASGI middleware: request id (X-Request-ID in and out), access log and latency metrics; the body
-limit; the client address a trusted proxy forwards; loopback-only guards."""
+limit; the client address a trusted proxy forwards; loopback-only guards; security headers."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import time
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -172,3 +175,71 @@ class LoopbackOnlyMiddleware:
                 await JSONResponse({"detail": detail}, status_code=503)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+# Answers are JSON (or an image): nothing in them may run, load anything, or be framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The API docs (FastAPI's Swagger UI and ReDoc pages) load their code from the CDN FastAPI names; their
+# inline scripts are allowed by hash, computed from the page as it is sent.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+INLINE_SCRIPT = re.compile(rb"<script>([\s\S]*?)</script>")
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+def docs_csp(html: bytes) -> str:
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in INLINE_SCRIPT.findall(html)
+    )
+    return DOCS_CSP.format(hashes=hashes)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff, no framing (CSP frame-ancestors and X-Frame-Options), no referrer, a CSP on every answer,
+    and `Cache-Control: no-store` unless the route chose its own (answers carry tokens and private data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        html = bytearray()
+
+        async def secured_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                headers.setdefault("cache-control", "no-store")
+                if not headers.get("content-type", "").startswith("text/html"):
+                    headers["content-security-policy"] = API_CSP
+                    await send(message)
+                    return
+                start = message  # an HTML page (the API docs): held until its scripts are known
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            html.extend(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            MutableHeaders(scope=start)["content-security-policy"] = docs_csp(bytes(html))
+            await send(start)
+            await send({"type": "http.response.body", "body": bytes(html), "more_body": False})
+
+        await self.app(scope, receive, secured_send)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 from collections.abc import Iterator
 
 from alembic import context
@@ -17,7 +18,7 @@ from sqlmodel import SQLModel
 
 import gateway.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from gateway.core.config import get_settings
-from gateway.core.db import sqlite_path
+from gateway.core.db import PRIVATE, sqlite_path
 
 MIGRATION_LOCK_ID = 0x6761_7465  # "gate": any constant shared by every worker
 config = context.config
@@ -34,7 +35,8 @@ def sqlite_file_lock() -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".migrate.lock"), "w") as lock_file:
+    lock_path = path.with_name(path.name + ".migrate.lock")
+    with open(os.open(lock_path, os.O_CREAT | os.O_WRONLY, PRIVATE), "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield

@@ -42,7 +42,7 @@ async def _rows_of(api: Gateway, user_id: int) -> list[Prediction]:
 @asynccontextmanager
 async def _client_from(app, address: tuple[str, int]) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=address)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -96,17 +96,15 @@ async def test_every_frame_counts_against_the_pixel_limit(gateway_settings, fake
 # ---- item 7: auth ---------------------------------------------------------------------------------
 
 
-async def test_the_demo_secrets_are_refused_on_a_public_address(
-    gateway_settings, fake: FakeServing, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("UVICORN_HOST", "0.0.0.0")
+async def test_the_demo_secrets_are_refused_on_a_public_address(gateway_settings, fake: FakeServing) -> None:
     for unsafe in (
         {"secret_key": demo.SECRET_KEY, "admin_password": "a-real-admin-password"},
         {"admin_password": demo.ADMIN_PASSWORD},
         {"admin_password": "short"},
     ):
+        settings = gateway_settings(serving_target=fake.target, gateway_host="0.0.0.0", **unsafe)
         with pytest.raises(Exception, match=r"Refusing to start on 0\.0\.0\.0"):
-            async with running_gateway(gateway_settings(serving_target=fake.target, **unsafe)):
+            async with running_gateway(settings):
                 pass
     # The explicit demo switch, or a real key and password, start.
     allowed = gateway_settings(
