@@ -20,8 +20,9 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def get_user_by_subject(session: AsyncSession, subject: str) -> User | None:
+    result = await session.exec(select(User).where(User.subject == subject))
+    return result.first()
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,12 @@ from gateway.core.config import MIN_PASSWORD_LENGTH
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_subject() -> str:
+    """What a user's tokens name them by: random, never reused (an id is: SQLite hands a deleted user's
+    rowid to the next one)."""
+    return secrets.token_hex(16)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -54,6 +61,7 @@ class User(SQLModel, table=True):
     __tablename__ = "users"
 
     id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(default_factory=new_subject, max_length=32, unique=True, index=True)
     name: str = Field(max_length=100)
     email: str = Field(max_length=255, unique=True, index=True)
     hashed_password: str = Field(max_length=255)

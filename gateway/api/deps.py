@@ -92,12 +92,10 @@ async def get_current_user(session: SessionDep, token: TokenDep, settings: Setti
         return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
     try:
-        subject = decode_access_token(token, settings.secret_key)
+        subject = decode_access_token(token, settings.secret_key, settings.access_token_lifetime)
     except InvalidTokenError as exc:
         raise unauthorized() from exc
-    if not subject.isdigit() or len(subject) > 18:
-        raise unauthorized()
-    user = await crud.get_user(session, int(subject))
+    user = await crud.get_user_by_subject(session, subject)
     if user is None:
         raise unauthorized("The user of this token no longer exists.")
     return user

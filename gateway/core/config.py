@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -98,6 +99,10 @@ class Settings(BaseSettings):
                 f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
             )
         return value
+
+    @property
+    def access_token_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.access_token_expire_minutes)
 
     def http_bounds(self) -> Bounds:
         return Bounds(

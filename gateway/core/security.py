@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -13,6 +14,8 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 ALGORITHM = "HS256"
+SUBJECT = re.compile(r"[0-9a-f]{32}")  # models.new_subject; a str pattern's [0-9] is ASCII only
+CLOCK_SKEW = timedelta(seconds=30)  # between the gateway processes' clocks
 # OWASP's Argon2id baseline (19 MiB, 2 passes, 1 lane): a login costs tens of ms of one core, not hundreds.
 password_hash = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19456, parallelism=1),))
 
@@ -53,15 +56,26 @@ def create_access_token(subject: str, secret_key: str, expires: timedelta) -> st
     return token
 
 
-def decode_access_token(token: str, secret_key: str) -> str:
-    """The token's subject; InvalidTokenError for a bad signature, another algorithm, no or past expiry."""
+def decode_access_token(token: str, secret_key: str, lifetime: timedelta) -> str:
+    """The token's subject: a user's random subject (32 lower-case hex digits, ASCII only). InvalidTokenError
+    for a bad signature, another algorithm, no or past expiry, an issue time in the future, or a lifetime
+    longer than the one this gateway gives (beyond CLOCK_SKEW either way)."""
     try:
         claims = jwt.decode(
-            token, secret_key, algorithms=[ALGORITHM], options={"require_exp": True, "require_sub": True}
+            token,
+            secret_key,
+            algorithms=[ALGORITHM],
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
         )
     except (JOSEError, ValueError, TypeError, KeyError) as exc:  # malformed tokens raise a few kinds
         raise InvalidTokenError(str(exc)) from exc
-    subject = claims.get("sub")
-    if not isinstance(subject, str):
-        raise InvalidTokenError("no subject")
+    subject, issued, expires = claims.get("sub"), claims.get("iat"), claims.get("exp")
+    if not isinstance(subject, str) or not SUBJECT.fullmatch(subject):
+        raise InvalidTokenError("not a subject")
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in (issued, expires)):
+        raise InvalidTokenError("iat and exp must be numbers")
+    now = datetime.now(UTC).timestamp()
+    skew = CLOCK_SKEW.total_seconds()
+    if issued > now + skew or expires > now + lifetime.total_seconds() + skew or expires < issued:
+        raise InvalidTokenError("issued in the future, or valid for longer than tokens are given")
     return subject

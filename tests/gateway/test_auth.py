@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
 from jose import jwt
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import delete
 
+from gateway.core.db import alembic_config
+from gateway.core.security import SUBJECT
 from gateway.models import User
 from tests.gateway.conftest import TEST_SECRET
 from tests.gateway.helpers import Gateway, unique_email
@@ -78,21 +84,42 @@ def _token(claims: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> di
     return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=algorithm)}"}
 
 
+async def _subject_of(api: Gateway, user_id: int) -> str:
+    async with api.app.state.sessionmaker() as session:
+        stored = await session.get(User, user_id)
+    assert stored is not None
+    return stored.subject
+
+
 async def test_bad_tokens_are_401(api: Gateway, user: tuple[dict, dict[str, str]]) -> None:
     public, _ = user
-    sub = str(public["id"])
-    future = datetime.now(UTC) + timedelta(minutes=5)
+    sub = await _subject_of(api, public["id"])
+    now = datetime.now(UTC)
+    future = now + timedelta(minutes=5)
+    good = {"sub": sub, "iat": now, "exp": future}
+    assert (await api.client.get("/user/me", headers=_token(good))).json() == public  # the cases below fail
     cases = {
-        "forged": _token({"sub": sub, "exp": future}, key="someone-elses-key"),
-        "expired": _token({"sub": sub, "exp": datetime.now(UTC) - timedelta(seconds=5)}),
-        "no expiry": _token({"sub": sub}),
-        "other algorithm": _token({"sub": sub, "exp": future}, algorithm="HS512"),
-        "unsigned": {"Authorization": "Bearer " + _unsigned({"sub": sub, "exp": int(future.timestamp())})},
+        "forged": _token(good, key="someone-elses-key"),
+        "expired": _token({**good, "exp": now - timedelta(seconds=5)}),
+        "no expiry": _token({"sub": sub, "iat": now}),
+        "no issue time": _token({"sub": sub, "exp": future}),
+        "other algorithm": _token(good, algorithm="HS512"),
+        "unsigned": {
+            "Authorization": "Bearer "
+            + _unsigned({"sub": sub, "iat": int(now.timestamp()), "exp": int(future.timestamp())})
+        },
         "malformed": {"Authorization": "Bearer not.a.jwt"},
         "garbage": {"Authorization": "Bearer ~~~"},
         "not bearer": {"Authorization": "Basic YWRtaW46YWRtaW4="},
         "missing": {},
-        "non-numeric subject": _token({"sub": "admin", "exp": future}),
+        "the user's id": _token({**good, "sub": str(public["id"])}),
+        "superscript two": _token({**good, "sub": "\u00b2"}),
+        "arabic-indic one": _token({**good, "sub": "\u0661"}),
+        "non-ascii hex digits": _token({**good, "sub": sub[:-1] + "\uff10"}),
+        "upper-case subject": _token({**good, "sub": sub.upper()}),
+        "issued in the future": _token({**good, "iat": now + timedelta(minutes=10)}),
+        "a hundred years": _token({**good, "exp": now + timedelta(days=36525)}),
+        "lifetime past the setting": _token({**good, "exp": now + timedelta(minutes=61, seconds=30)}),
     }
     for name, headers in cases.items():
         response = await api.client.get("/user/me", headers=headers)
@@ -133,3 +160,42 @@ async def test_password_hash_is_argon2_and_stays_in_the_database(
     assert stored.hashed_password.startswith("$argon2")
     spec = (await api.client.get("/openapi.json")).json()
     assert "hashed_password" not in str(spec)
+
+
+async def test_a_deleted_users_token_never_names_the_next_user(api: Gateway) -> None:
+    """SQLite gives a deleted user's rowid to the next user; a token names a subject, never reused."""
+    public, headers = await api.sign_up()
+    async with api.app.state.sessionmaker() as session:
+        await session.exec(delete(User).where(User.id == public["id"]))
+        await session.commit()
+    successor, _ = await api.sign_up()
+    response = await api.client.get("/user/me", headers=headers)
+    assert response.status_code == 401
+    if api.settings.database_url.startswith("sqlite"):
+        assert successor["id"] == public["id"]  # the case the subject is for
+
+
+async def test_migration_0003_gives_existing_users_a_subject(fresh_database_url: str) -> None:
+    config = alembic_config(fresh_database_url)
+    await asyncio.to_thread(command.upgrade, config, "0002")
+    engine = create_async_engine(fresh_database_url)
+    try:
+        async with engine.begin() as conn:
+            for user_id in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (id, name, email, hashed_password, created_at) VALUES "
+                        f"({user_id}, 'A', 'a{user_id}@example.com', 'x', CURRENT_TIMESTAMP)"
+                    )
+                )
+        await asyncio.to_thread(command.upgrade, config, "0003")
+        async with engine.connect() as conn:
+            subjects = (await conn.execute(text("SELECT subject FROM users ORDER BY id"))).scalars().all()
+            indexes = await conn.run_sync(lambda sync: inspect(sync).get_indexes("users"))
+    finally:
+        await engine.dispose()
+    assert len(set(subjects)) == 2
+    assert all(SUBJECT.fullmatch(subject) for subject in subjects)
+    assert {"name": "ix_users_subject", "unique": True} in [
+        {"name": index["name"], "unique": bool(index["unique"])} for index in indexes
+    ]

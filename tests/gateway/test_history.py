@@ -173,7 +173,7 @@ async def test_migration_0002_keeps_predictions_and_drops_unlinked_feedback(fres
                         "'tabby', 0.5, '', CURRENT_TIMESTAMP)"
                     )
                 )
-        await asyncio.to_thread(command.upgrade, config, "head")
+        await asyncio.to_thread(command.upgrade, config, "0002")
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0002"
             assert (await conn.execute(text("SELECT id FROM feedback"))).scalars().all() == [1]

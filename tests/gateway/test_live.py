@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.core.db import alembic_config
 from stack.commands import gateway_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
@@ -73,7 +75,8 @@ def test_two_workers_start_on_an_empty_database(live_gateway: str, fresh_databas
         return versions, admins
 
     versions, admins = asyncio.run(rows())
-    assert [v[0] for v in versions] == ["0002"]
+    head = ScriptDirectory.from_config(alembic_config(fresh_database_url)).get_current_head()
+    assert [v[0] for v in versions] == [head]
     assert [a[0] for a in admins] == ["admin@example.com"]
     headers = _admin_headers(live_gateway)
     for seed in (1, 1, 2):

@@ -1,4 +1,3 @@
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -50,7 +49,5 @@ async def login(
         raise bad
     for limiter, key in keys:
         limiter.refund(key)
-    token = create_access_token(
-        str(user.id), settings.secret_key, timedelta(minutes=settings.access_token_expire_minutes)
-    )
+    token = create_access_token(user.subject, settings.secret_key, settings.access_token_lifetime)
     return Token(access_token=token)
