@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -87,10 +88,11 @@ ClientAddressDep = Annotated[str, Depends(client_address)]
 CREDENTIALS_ERROR = "Could not validate credentials."
 
 
-async def get_current_user(session: SessionDep, token: TokenDep, settings: SettingsDep) -> User:
-    def unauthorized(detail: str = CREDENTIALS_ERROR) -> HTTPException:
-        return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+def unauthorized(detail: str = CREDENTIALS_ERROR) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
+
+async def user_of(token: str, session: AsyncSession, settings: Settings) -> User:
     try:
         subject = decode_access_token(token, settings.secret_key, settings.access_token_lifetime)
     except InvalidTokenError as exc:
@@ -101,4 +103,33 @@ async def get_current_user(session: SessionDep, token: TokenDep, settings: Setti
     return user
 
 
+async def get_current_user(
+    request: Request, session: SessionDep, token: TokenDep, settings: SettingsDep
+) -> User:
+    """The signed-in user: found already by AuthenticatedRoute, or looked up from the bearer token."""
+    user = getattr(request.state, "user", None)
+    if isinstance(user, User):
+        return user
+    return await user_of(token, session, settings)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class AuthenticatedRoute(APIRoute):
+    """A route for signed-in users only, whose token is checked before its body is read. FastAPI reads (and
+    for a form, spools to disk) the body before it resolves any dependency, CurrentUser included, so an
+    anonymous upload would be stored before its 401."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def authenticate_first(request: Request) -> Response:
+            token = await oauth2_scheme(request)
+            if token is None:  # not reached: the scheme raises 401 itself
+                raise unauthorized()
+            async with request.app.state.sessionmaker() as session:
+                request.state.user = await user_of(token, session, request.app.state.settings)
+            return await handle(request)
+
+        return authenticate_first

@@ -3,10 +3,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from gateway import crud
-from gateway.api.deps import CurrentUser, SessionDep
+from gateway.api.deps import AuthenticatedRoute, CurrentUser, SessionDep
 from gateway.models import ErrorDetail, FeedbackCreate, FeedbackPublic
 
-router = APIRouter(prefix="/feedback", tags=["feedback"], responses={401: {"model": ErrorDetail}})
+router = APIRouter(
+    prefix="/feedback",
+    tags=["feedback"],
+    responses={401: {"model": ErrorDetail}},
+    route_class=AuthenticatedRoute,
+)
 
 
 @router.post(

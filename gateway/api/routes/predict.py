@@ -5,6 +5,7 @@ from fastapi.responses import FileResponse
 
 from gateway import crud
 from gateway.api.deps import (
+    AuthenticatedRoute,
     CheckerDep,
     CurrentUser,
     ResultCacheDep,
@@ -17,7 +18,7 @@ from gateway.models import ErrorDetail, PredictionPage, PredictionPublic, Predic
 from gateway.services.predictions import predict_upload
 from gateway.services.storage import CONTENT_TYPES
 
-router = APIRouter(prefix="/model", tags=["model"])
+router = APIRouter(prefix="/model", tags=["model"], route_class=AuthenticatedRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorDetail} for code in (400, 401, 413, 502, 503, 504, 507)
 }
