@@ -74,16 +74,19 @@ class Replica:
 
 
 def _error_for(code: grpc.StatusCode, details: str | None, model_name: str, timeout: float) -> ServingError:
-    text = details or code.name
+    """The answer for a failed call. grpc's details name replica addresses ("ipv4:10.0.0.5:8500: Connection
+    refused") and the model server's paths: they go to the log, never into the answer."""
+    if details:
+        log.warning("model server call failed: %s: %s", code.name, details)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ServingError(504, f"The model server did not answer within {timeout:g}s.")
     if code in RETRYABLE:
-        return ServingError(503, f"No model server replica is available ({code.name}: {text}).")
+        return ServingError(503, "No model server replica is available.")
     if code == grpc.StatusCode.NOT_FOUND:
-        return ServingError(503, f"Model '{model_name}' is not loaded on the model server ({text}).")
+        return ServingError(503, f"Model '{model_name}' is not loaded on the model server.")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return ServingError(400, f"The model could not read this image ({text}).")
-    return ServingError(502, f"The model server failed ({code.name}: {text}).")
+        return ServingError(400, "The model could not read this image.")
+    return ServingError(502, "The model server failed.")
 
 
 def _numbers(tensor: tensor_pb2.TensorProto, typecode: str, field: str) -> Sequence[float | int]:

@@ -220,6 +220,7 @@ async def test_serving_errors_map_to_http(
     response = await api.predict(headers, image_bytes(seed=200 + status + len(mode)))
     assert response.status_code == status
     assert words in response.json()["detail"]
+    assert "(" not in response.json()["detail"]  # no gRPC code or detail from the model server
 
 
 async def test_deadline_is_504(gateway_settings, fake: FakeServing) -> None:
