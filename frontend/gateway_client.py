@@ -210,11 +210,10 @@ class GatewayClient:
             raise GatewayError(error_message(response), response.status_code)
         return response
 
-    async def register(self, name: str, email: str, password: str) -> User:
-        data = await self._request(
-            "POST", "/user/", json={"name": name, "email": email, "password": password}
-        )
-        return User(id=data["id"], name=data["name"], email=data["email"])
+    async def register(self, name: str, email: str, password: str) -> None:
+        """The gateway answers alike whether the email was free or had an account (it tells no one who has
+        one): signing in with the same password afterwards is what shows that the account is this person's."""
+        await self._request("POST", "/user/", json={"name": name, "email": email, "password": password})
 
     async def login(self, email: str, password: str) -> str:
         try:

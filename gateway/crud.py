@@ -31,10 +31,14 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def create_user(session: AsyncSession, user_in: UserCreate) -> User:
+    """EmailTakenError when the email has an account; the password is hashed either way, so that a taken
+    email takes as long as a free one."""
     email = normalize_email(user_in.email)
-    if await get_user_by_email(session, email) is not None:
+    taken = await get_user_by_email(session, email) is not None
+    hashed = await hash_password(user_in.password)
+    if taken:
         raise EmailTakenError(email)
-    user = User(name=user_in.name, email=email, hashed_password=await hash_password(user_in.password))
+    user = User(name=user_in.name, email=email, hashed_password=hashed)
     session.add(user)
     try:
         await session.commit()

@@ -126,6 +126,13 @@ class UserCreate(BaseModel):
     password: Annotated[Text, Field(min_length=MIN_PASSWORD_LENGTH, max_length=128)]
 
 
+class SignUpAccepted(BaseModel):
+    """The answer to a registration, the same whether the email was free or had an account already."""
+
+    name: str
+    email: str
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -71,10 +71,13 @@ def create_app(state: FakeState | None = None) -> FastAPI:
             raise HTTPException(
                 422, [{"loc": ["body", "email"], "msg": "value is not a valid email address", "type": "x"}]
             )
-        if user.email in state.users:
-            raise HTTPException(400, "Email already registered.")
-        state.users[user.email] = {"id": len(state.users) + 1, "name": user.name, "password": user.password}
-        return {"id": state.users[user.email]["id"], "name": user.name, "email": user.email}
+        if user.email not in state.users:  # a taken email is answered alike, and left as it was
+            state.users[user.email] = {
+                "id": len(state.users) + 1,
+                "name": user.name,
+                "password": user.password,
+            }
+        return {"name": user.name, "email": user.email}
 
     @app.post("/login")
     async def login(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> dict[str, str]:

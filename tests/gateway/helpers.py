@@ -42,7 +42,8 @@ class Gateway:
             "/user/", json={"name": "Test", "email": email, "password": password}
         )
         assert created.status_code == 201, created.text
-        return created.json(), await self.login(email, password)
+        headers = await self.login(email, password)
+        return (await self.client.get("/user/me", headers=headers)).json(), headers
 
     async def login(self, email: str, password: str) -> dict[str, str]:
         response = await self.client.post("/login", data={"username": email, "password": password})

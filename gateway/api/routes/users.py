@@ -1,32 +1,38 @@
-from fastapi import APIRouter, HTTPException, status
+import logging
+
+from fastapi import APIRouter, status
 
 from gateway import crud
 from gateway.api.deps import ClientAddressDep, CurrentUser, LimitersDep, SessionDep
 from gateway.api.routes.login import too_many
 from gateway.core.rate_limit import acquire_all
-from gateway.models import ErrorDetail, UserCreate, UserPublic
+from gateway.models import ErrorDetail, SignUpAccepted, UserCreate, UserPublic
 
 router = APIRouter(prefix="/user", tags=["users"])
+log = logging.getLogger("gateway.users")
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserPublic,
-    responses={400: {"model": ErrorDetail}, 429: {"model": ErrorDetail}},
+    response_model=SignUpAccepted,
+    responses={429: {"model": ErrorDetail}},
 )
 async def create_user(
     user_in: UserCreate, session: SessionDep, limiters: LimitersDep, client: ClientAddressDep
-) -> UserPublic:
-    """Register. Attempts are limited per client address and per email (429 with Retry-After)."""
-    keys = [(limiters.signup_ip, client), (limiters.signup_email, crud.normalize_email(user_in.email))]
+) -> SignUpAccepted:
+    """Register, then sign in with the same email and password. The answer is the same whether the email
+    was free (the account now exists) or had an account already (which is left as it was), so it tells no
+    one who has an account. Attempts are limited per client address and per email (429 with Retry-After)."""
+    email = crud.normalize_email(user_in.email)
+    keys = [(limiters.signup_ip, client), (limiters.signup_email, email)]
     if (wait := acquire_all(keys)) is not None:
         raise too_many(wait)
     try:
-        user = await crud.create_user(session, user_in)
-    except crud.EmailTakenError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Email already registered.") from exc
-    return UserPublic.model_validate(user)
+        await crud.create_user(session, user_in)
+    except crud.EmailTakenError:
+        log.info("registration for an email that has an account: nothing changed")
+    return SignUpAccepted(name=user_in.name, email=email)
 
 
 @router.get("/me", response_model=UserPublic, responses={401: {"model": ErrorDetail}})
