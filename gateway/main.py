@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
-from gateway.api.deps import AuthLimiters
 from gateway.api.main import api_router
 from gateway.core.config import Settings, check_secrets, demo_secrets_only_on_loopback, get_settings
 from gateway.core.db import create_engine, create_sessionmaker, ensure_database
@@ -26,6 +25,9 @@ from gateway.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from gateway.core.rate_limit import LimiterUnavailableError, LocalLimiter, retry_after_header
+from gateway.core.redis_limit import RedisLimiter
+from gateway.services.auth_limits import AuthLimits, TooManyAttemptsError
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
@@ -33,6 +35,7 @@ from gateway.services.storage import DISK_FULL, UploadRejectedError, UploadStore
 
 log = logging.getLogger("gateway")
 MULTIPART_OVERHEAD = 64 * 1024
+LIMITER_RETRY_S = 5
 # SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100), as the drivers word them.
 DISK_FULL_SIGNS = ("database or disk is full", "No space left on device", "DiskFullError")
 # What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors).
@@ -70,7 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.serving_timeout_seconds,
         settings.inspect_threads,
     )
-    state.auth_limiters = AuthLimiters(settings)
+    limiter = (
+        RedisLimiter(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else LocalLimiter()
+    )
+    state.auth_limits = AuthLimits(settings, limiter)
     try:
         await ensure_database(state)
     except Exception as exc:  # start anyway: /ready reports it and retries, requests answer 503
@@ -79,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await state.serving.close()
+        await state.auth_limits.close()
         state.image_checker.close()
         await state.engine.dispose()
 
@@ -87,6 +94,20 @@ async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServingError | UploadRejectedError)
     headers = exc.headers if isinstance(exc, UploadRejectedError) else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _too_many_attempts(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyAttemptsError)
+    retry = retry_after_header(exc.wait)
+    detail = f"Too many attempts. Try again in {retry} seconds."
+    return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": retry})
+
+
+async def _limiter_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """Sign-in and registration fail closed while the shared limiter is down; nothing else needs it."""
+    log.error("the shared rate limiter (REDIS_URL) is unavailable: %s", exc)
+    detail = "Signing in and registering are unavailable right now; try again in a moment."
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(LIMITER_RETRY_S)})
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -133,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(UploadRejectedError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(TooManyAttemptsError, _too_many_attempts)
+    app.add_exception_handler(LimiterUnavailableError, _limiter_unavailable)
     for error in DB_UNAVAILABLE:
         app.add_exception_handler(error, _database_unavailable)
     return app

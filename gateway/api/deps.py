@@ -12,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway import crud
 from gateway.core.config import Settings
-from gateway.core.rate_limit import RateLimiter
 from gateway.core.security import InvalidTokenError, decode_access_token
 from gateway.models import User
+from gateway.services.auth_limits import AuthLimits
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
@@ -53,26 +53,15 @@ def get_checker(request: Request) -> ImageChecker:
     return image_checker
 
 
-def get_limiters(request: Request) -> AuthLimiters:
-    auth_limiters: AuthLimiters = request.app.state.auth_limiters
-    return auth_limiters
+def get_limits(request: Request) -> AuthLimits:
+    auth_limits: AuthLimits = request.app.state.auth_limits
+    return auth_limits
 
 
 def client_address(request: Request) -> str:
     """The caller's address: the socket's peer, or what a trusted proxy forwarded (ForwardedClientMiddleware,
     PROXY_SECRET). No other forwarding header counts: uvicorn's proxy headers are off."""
     return request.client.host if request.client else "unknown"
-
-
-class AuthLimiters:
-    """The sign-in and registration rate limits of this worker."""
-
-    def __init__(self, settings: Settings) -> None:
-        window = settings.auth_rate_window_seconds
-        self.login_ip = RateLimiter(settings.login_failures_per_ip, window)
-        self.login_account = RateLimiter(settings.login_failures_per_account, window)
-        self.signup_ip = RateLimiter(settings.signups_per_ip, window)
-        self.signup_email = RateLimiter(settings.signups_per_email, window)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -82,7 +71,7 @@ ServingDep = Annotated[ServingClient, Depends(get_serving)]
 StoreDep = Annotated[UploadStore, Depends(get_store)]
 ResultCacheDep = Annotated[ResultCache, Depends(get_results)]
 CheckerDep = Annotated[ImageChecker, Depends(get_checker)]
-LimitersDep = Annotated[AuthLimiters, Depends(get_limiters)]
+LimitsDep = Annotated[AuthLimits, Depends(get_limits)]
 ClientAddressDep = Annotated[str, Depends(client_address)]
 
 CREDENTIALS_ERROR = "Could not validate credentials."

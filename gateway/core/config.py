@@ -79,10 +79,19 @@ class Settings(BaseSettings):
     """Failed sign-ins per client address and window; more get 429 with Retry-After."""
     login_failures_per_account: Annotated[int, Field(ge=1)] = 5
     """Failed sign-ins per account (email) and window, from any address."""
+    login_quiet_ip_failures: Annotated[int, Field(ge=1)] = 3
+    """An address that failed fewer sign-ins than this in the window (on any account) is not hammering: its
+    password is still checked for an account whose own bucket strangers emptied."""
     signups_per_ip: Annotated[int, Field(ge=1)] = 10
     """Registrations (POST /user/) per client address and window."""
     signups_per_email: Annotated[int, Field(ge=1)] = 3
     """Registration attempts per email and window."""
+
+    redis_url: str | None = None
+    """`redis://host:6379/0`: the sign-in and registration limits are shared by every worker and gateway
+    there. Unset: each worker process counts on its own. Set but unreachable: sign-in and registration
+    answer 503 (the limiter fails closed); everything else works."""
+    redis_key_prefix: str = "gateway:limits:"
 
     api_docs: Literal["loopback", "public", "off"] = "loopback"
     """/docs, /redoc and /openapi.json: for loopback clients only (default), everyone, or nobody."""

@@ -1,9 +1,10 @@
-"""In-memory token buckets for sign-in and registration attempts (per worker process).
+"""Token buckets for sign-in and registration attempts: in this process, or shared through Redis
+(gateway/core/redis_limit.py) by every worker of every gateway.
 
-Each key (a client address or an account) may spend `limit` attempts at once, then earns one back every
-`window / limit` seconds. A refused attempt learns how long to wait (Retry-After). Keys are kept as
-16-byte digests (a caller chooses the account names it tries) and their number is bounded: the least
-recently used are forgotten first, so the limiters hold a few MB at most.
+Each key (a client address or an account) of a bucket may spend `limit` attempts at once, then earns one back
+every `window / limit` seconds. A refused attempt learns how long to wait (Retry-After). Keys are kept as
+16-byte digests (a caller chooses the account names it tries); in process their number is bounded: the
+least recently used are forgotten first, so the limiters hold a few MB at most.
 """
 
 from __future__ import annotations
@@ -12,9 +13,47 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 MAX_KEYS = 100_000
+
+
+def digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    limit: int
+    window_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Attempts earned back per second."""
+        return self.limit / self.window_seconds
+
+
+Spend = tuple[Bucket, str]  # one attempt of one key (a client address, an account) in one bucket
+
+
+class LimiterUnavailableError(Exception):
+    """The shared limiter (Redis) cannot be asked: attempts it guards are refused (fail closed)."""
+
+
+class Limiter(Protocol):
+    async def acquire(self, spends: Sequence[Spend]) -> float | None:
+        """Spend one attempt of each, or none of them: None when allowed, else the seconds to wait."""
+
+    async def refund(self, spends: Sequence[Spend]) -> None:
+        """Give back attempts that turned out not to count."""
+
+    async def take(self, spends: Sequence[Spend]) -> None:
+        """Spend one attempt of each that has one left; never refuses."""
+
+    async def close(self) -> None: ...
 
 
 class RateLimiter:
@@ -33,7 +72,7 @@ class RateLimiter:
 
     @staticmethod
     def _digest(key: str) -> bytes:
-        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        return digest(key)
 
     def _tokens(self, key: bytes, now: float) -> float:
         tokens, at = self._buckets.get(key, (self.capacity, now))
@@ -64,14 +103,36 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-def acquire_all(limiters: list[tuple[RateLimiter, str]]) -> float | None:
-    """Spend one attempt from each (limiter, key), or none of them: the wait of the first that refuses."""
-    spent: list[tuple[RateLimiter, str]] = []
-    for limiter, key in limiters:
-        wait = limiter.acquire(key)
-        if wait is not None:
-            for done, done_key in spent:
-                done.refund(done_key)
-            return wait
-        spent.append((limiter, key))
-    return None
+class LocalLimiter:
+    """The buckets of this worker process alone (no REDIS_URL): N workers x M gateways allow N x M times
+    the limits."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.buckets: dict[Bucket, RateLimiter] = {}
+
+    def _of(self, bucket: Bucket) -> RateLimiter:
+        if bucket not in self.buckets:
+            self.buckets[bucket] = RateLimiter(bucket.limit, bucket.window_seconds, self.clock)
+        return self.buckets[bucket]
+
+    async def acquire(self, spends: Sequence[Spend]) -> float | None:
+        spent: list[Spend] = []
+        for bucket, key in spends:
+            wait = self._of(bucket).acquire(key)
+            if wait is not None:
+                await self.refund(spent)
+                return wait
+            spent.append((bucket, key))
+        return None
+
+    async def refund(self, spends: Sequence[Spend]) -> None:
+        for bucket, key in spends:
+            self._of(bucket).refund(key)
+
+    async def take(self, spends: Sequence[Spend]) -> None:
+        for bucket, key in spends:
+            self._of(bucket).acquire(key)
+
+    async def close(self) -> None:
+        return None

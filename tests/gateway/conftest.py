@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from gateway.core.config import Settings
 from tests.gateway.fake_serving import FakeServing
 from tests.gateway.helpers import Gateway, running_gateway
+from tests.gateway.redis_server import redis_prefix  # noqa: F401  (a fixture of the limiter tests)
 
 TEST_SECRET = "test-secret-key-for-the-gateway-suite"
 

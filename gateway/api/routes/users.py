@@ -3,9 +3,7 @@ import logging
 from fastapi import APIRouter, status
 
 from gateway import crud
-from gateway.api.deps import ClientAddressDep, CurrentUser, LimitersDep, SessionDep
-from gateway.api.routes.login import too_many
-from gateway.core.rate_limit import acquire_all
+from gateway.api.deps import ClientAddressDep, CurrentUser, LimitsDep, SessionDep
 from gateway.models import ErrorDetail, SignUpAccepted, UserCreate, UserPublic
 
 router = APIRouter(prefix="/user", tags=["users"])
@@ -16,18 +14,16 @@ log = logging.getLogger("gateway.users")
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=SignUpAccepted,
-    responses={429: {"model": ErrorDetail}},
+    responses={429: {"model": ErrorDetail}, 503: {"model": ErrorDetail}},
 )
 async def create_user(
-    user_in: UserCreate, session: SessionDep, limiters: LimitersDep, client: ClientAddressDep
+    user_in: UserCreate, session: SessionDep, limits: LimitsDep, client: ClientAddressDep
 ) -> SignUpAccepted:
     """Register, then sign in with the same email and password. The answer is the same whether the email
     was free (the account now exists) or had an account already (which is left as it was), so it tells no
     one who has an account. Attempts are limited per client address and per email (429 with Retry-After)."""
     email = crud.normalize_email(user_in.email)
-    keys = [(limiters.signup_ip, client), (limiters.signup_email, email)]
-    if (wait := acquire_all(keys)) is not None:
-        raise too_many(wait)
+    await limits.register(client, email)
     try:
         await crud.create_user(session, user_in)
     except crud.EmailTakenError:
