@@ -14,6 +14,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
+from boundedhttp import Bounds, uvicorn_kwargs
 from serving.batching import BatchScheduler
 from serving.config import ServerConfig
 from serving.config_poller import ConfigPoller
@@ -45,6 +46,12 @@ def grpc_options(flags: Flags) -> list[tuple[str, int | str]]:
         ("grpc.so_reuseport", 0),
         *flags.grpc_channel_arguments,
     ]
+
+
+def rest_bounds(rest_timeout: float) -> Bounds:
+    """The REST port's HTTP bounds (boundedhttp/), from its one time flag: headers within the request's time
+    (at most 10 s), the body read by the application within it (408), the connection cut 5 s later."""
+    return Bounds(header_timeout=min(10.0, rest_timeout), body_timeout=rest_timeout + 5)
 
 
 class _UvicornServer(uvicorn.Server):
@@ -118,13 +125,15 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
     rest_server: _UvicornServer | None = None
     rest_task: asyncio.Task[None] | None = None
     if flags.rest_api_port > 0:
+        rest_timeout = flags.rest_api_timeout_in_ms / 1000
         uvicorn_config = uvicorn.Config(
-            create_app(predictor, config.monitoring, limits, flags.rest_api_timeout_in_ms / 1000),
+            create_app(predictor, config.monitoring, limits, rest_timeout),
             host=flags.rest_api_bind_address,
             port=flags.rest_api_port,
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=DRAIN_SECONDS,  # type: ignore[arg-type]  # uvicorn takes any number
+            **uvicorn_kwargs(rest_bounds(rest_timeout)),
         )
         rest_server = _UvicornServer(uvicorn_config)
         rest_socket = uvicorn_config.bind_socket()  # logs and exits if the port is taken

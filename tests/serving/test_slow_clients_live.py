@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import shutil
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -194,3 +196,62 @@ def test_a_failed_load_does_not_name_the_servers_paths(
     assert message, failed
     assert "secret-place" not in message
     assert str(tmp_path) not in message
+
+
+def _rss_hwm_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def test_header_lines_that_never_end_are_cut_with_memory_bounded(server: ServingProcess) -> None:
+    """Today's finding: the REST port kept 64 MiB header lines (+128 MiB for 2 connections)."""
+
+    def endless(_: int) -> tuple[int, bool]:
+        sent = 0
+        with socket.create_connection(("127.0.0.1", server.rest_port), timeout=15) as connection:
+            try:
+                connection.sendall(b"GET /v1/models/tiny HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+                while sent < 64 * 2**20:
+                    connection.sendall(b"a" * 65536)
+                    sent += 65536
+            except (BrokenPipeError, ConnectionResetError):
+                return sent, True
+            except TimeoutError:
+                return sent, False
+        return sent, False
+
+    before = _rss_hwm_kib(server.service.pid)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(endless, range(2)))
+    growth_mib = (_rss_hwm_kib(server.service.pid) - before) / 1024
+    print(
+        f"\nsent before the cut: {[sent // 2**20 for sent, _ in results]} MiB, peak RSS +{growth_mib:.1f} MiB"
+    )
+    assert all(cut for _, cut in results), results
+    assert all(sent < 16 * 2**20 for sent, _ in results)  # kernel buffers hold a few MiB; h11 holds 16 KiB
+    assert growth_mib < 16
+    serves(server)
+
+
+def test_partial_headers_are_closed_within_the_rest_timeout(server: ServingProcess) -> None:
+    """Today's finding: 500 partial-header connections were still open after 50 s."""
+    held = [socket.create_connection(("127.0.0.1", server.rest_port), timeout=15) for _ in range(200)]
+    try:
+        for connection in held:
+            connection.sendall(b"GET /v1/models/tiny HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 3 + 5  # --rest_api_timeout_in_ms=3000, plus slack for a busy machine
+        still_open = list(held)
+        while still_open and time.monotonic() < deadline:
+            readable, _, _ = select.select(still_open, [], [], 0.5)
+            for connection in readable:
+                try:
+                    data = connection.recv(4096)
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    still_open.remove(connection)
+        assert not still_open, f"{len(still_open)} of {len(held)} partial-header connections still open"
+    finally:
+        for connection in held:
+            connection.close()
+    serves(server)
