@@ -108,7 +108,7 @@ class OpenVINOEngine:
             raise ValueError(f"{contract.INPUT}[{index}] is not a decodable image: {reason}{others}")
         if not rows:
             return np.zeros((0, self.front.height, self.front.width, 3), dtype=self.front.dtype)
-        return np.stack(rows)
+        return rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)
 
     def network(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities [b, classes] of a decoded batch."""
@@ -116,7 +116,9 @@ class OpenVINOEngine:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         request = self._requests.get()
         try:
-            request.infer({0: batch})
+            # the batch is read in place (no copy into OpenVINO's tensor); the answer is copied out before
+            # the request goes back to the pool
+            request.infer({0: np.ascontiguousarray(batch)}, share_inputs=True)
             probabilities: np.ndarray = request.get_output_tensor(0).data.copy()
             return probabilities
         finally:
