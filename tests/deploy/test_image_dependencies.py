@@ -28,7 +28,7 @@ class Image:
 IMAGES = {
     "gateway": Image(
         group="gateway",
-        sources=("contracts/", "gateway/", "tfs_protos/"),
+        sources=("boundedhttp/", "contracts/", "gateway/", "tfs_protos/"),
         build=("-m", "tfs_protos.build"),
         build_group="protos",
         probe=(

@@ -107,7 +107,8 @@ def test_wrk_counts_an_answer_that_is_not_the_expected_one(
     done = wrk.run(tool, url, PATH, directory, expect="true", connections=2, seconds=1)
 
     assert done.figures["ok"] == 0
-    assert done.figures["errors"] == len(received.uploads) > 0
+    # As above, the calls in flight when wrk stops (at most one per connection) reach the server uncounted.
+    assert 0 < done.figures["errors"] <= len(received.uploads) <= done.figures["errors"] + 2
     assert '"cached":true' in done.figures["error_samples"][0]
 
 

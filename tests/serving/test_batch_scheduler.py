@@ -1,4 +1,4 @@
-"""Unit tests of the batch scheduler's rules with a stand-in model (the real path is in test_batching_live.py)."""
+"""The batch scheduler's rules with a stand-in model (the real path: test_batching_live.py)."""
 
 from __future__ import annotations
 
