@@ -27,11 +27,11 @@ import numpy as np
 import openvino as ov
 from PIL import Image
 
+from contracts.model import SIGNATURE
 from serving.openvino_ir.decode import CropMode, FrontSpec, ResizeMethod, prepare
 
 log = logging.getLogger(__name__)
 
-SIGNATURE = "serving_default"
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 # Every decode/resize this module knows how to reproduce; the probe picks the one the graph uses.
