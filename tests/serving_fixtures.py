@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stack.commands import BATCHING_CONFIG, MONITORING_CONFIG, SERVING_DIR, serving_command
-from stack.procs import LOCAL, Service, free_port, model_available
+from stack.procs import LOCAL, Service, free_port, model_available, stop_all
 
 __all__ = [
     "BATCHING_CONFIG",
@@ -72,11 +73,8 @@ def serving_args(
     ).args
 
 
-@pytest.fixture(scope="session")
-def start_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServing]:
-    """`start_serving(base_path, model_name, *, batching=True, extra_args=())` -> a running server whose
-    model is AVAILABLE. Later flags in `extra_args` override earlier ones (e.g. another batching file)."""
-    logs = tmp_path_factory.mktemp("serving-logs")
+@contextlib.contextmanager
+def _serving_starter(logs: Path) -> Iterator[StartServing]:
     started: list[ServingProcess] = []
 
     def start(
@@ -92,6 +90,23 @@ def start_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartSer
         service.wait_ready(process.model_available, START_TIMEOUT, what=f"serving {model_name}")
         return process
 
-    yield start
-    for process in started:
-        process.stop()
+    try:
+        yield start
+    finally:
+        stop_all(process.service for process in started)  # all SIGTERMed at once: they drain in parallel
+
+
+@pytest.fixture
+def start_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServing]:
+    """`start_serving(base_path, model_name, *, batching=True, extra_args=())` -> a running server whose
+    model is AVAILABLE, stopped at the end of the test. Later flags in `extra_args` override earlier ones
+    (e.g. another batching file)."""
+    with _serving_starter(tmp_path_factory.mktemp("serving-logs")) as start:
+        yield start
+
+
+@pytest.fixture(scope="session")
+def start_shared_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServing]:
+    """`start_serving` for module- and session-scoped fixtures: the servers live until the session ends."""
+    with _serving_starter(tmp_path_factory.mktemp("serving-logs")) as start:
+        yield start

@@ -97,10 +97,10 @@ class ReadmeStack:
 @pytest.fixture(scope="module")
 def readme_stack(
     efficientnet_base: Path,
-    start_serving: Callable[..., Any],
+    start_shared_serving: Callable[..., Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ReadmeStack]:
-    serving = start_serving(efficientnet_base, MODEL)
+    serving = start_shared_serving(efficientnet_base, MODEL)
     folder = tmp_path_factory.mktemp("readme")
     port = free_port()
     command = gateway_command(

@@ -146,10 +146,10 @@ class LiveGateway:
 def live_gateway(
     live_gateway_port: int,
     tiny_model_base: Path,
-    start_serving: Callable[..., Any],
+    start_shared_serving: Callable[..., Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveGateway]:
-    serving = start_serving(tiny_model_base, "tiny")
+    serving = start_shared_serving(tiny_model_base, "tiny")
     folder = tmp_path_factory.mktemp("frontend-live-gateway")
     command = gateway_command(
         live_gateway_port,

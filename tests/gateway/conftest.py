@@ -130,9 +130,9 @@ SERVED_MODEL = "tiny"
 
 
 @pytest.fixture(scope="session")
-def serving_a(start_serving, tiny_model_base: Path):
+def serving_a(start_shared_serving, tiny_model_base: Path):
     """A real model server (the tiny model, served as `tiny`), shared by the session."""
-    return start_serving(tiny_model_base, SERVED_MODEL)
+    return start_shared_serving(tiny_model_base, SERVED_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from tests.serving_fixtures import ServingProcess, StartServing
 
 
 @pytest.fixture(scope="session")
-def tiny_server(start_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
+def tiny_server(start_shared_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
     """Batching on, with the repository's serving/batching.config."""
-    return start_serving(tiny_model_base, "tiny")
+    return start_shared_serving(tiny_model_base, "tiny")
 
 
 @pytest.fixture(scope="session")

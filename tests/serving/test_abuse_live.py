@@ -92,8 +92,8 @@ def rows_run(server: ServingProcess) -> float:
 
 
 @pytest.fixture(scope="module")
-def server(start_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
-    return start_serving(tiny_model_base, MODEL, extra_args=_LIMIT_FLAGS)
+def server(start_shared_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
+    return start_shared_serving(tiny_model_base, MODEL, extra_args=_LIMIT_FLAGS)
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +281,7 @@ def test_a_grpc_message_over_the_limit_is_refused(server: ServingProcess, stub: 
 # --- 6. abandoned work is dropped before it runs ------------------------------------------------
 @pytest.fixture(scope="module")
 def slow_server(
-    start_serving: StartServing, tiny_model_base: Path, tmp_path_factory: pytest.TempPathFactory
+    start_shared_serving: StartServing, tiny_model_base: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> ServingProcess:
     """A batch waits 3 s for company before it runs, so requests sit in the queue long enough to expire."""
     config = tmp_path_factory.mktemp("abuse") / "batching.config"
@@ -289,7 +289,7 @@ def slow_server(
         "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n"
         "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 100 }\n"
     )
-    return start_serving(
+    return start_shared_serving(
         tiny_model_base,
         MODEL,
         extra_args=[

@@ -72,8 +72,8 @@ def ov_base(tiny_model_base: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def ov_server(start_serving: StartServing, ov_base: Path) -> Iterator[ServingProcess]:
-    server = start_serving(ov_base, "tiny", extra_args=OPENVINO_F32)
+def ov_server(start_shared_serving: StartServing, ov_base: Path) -> Iterator[ServingProcess]:
+    server = start_shared_serving(ov_base, "tiny", extra_args=OPENVINO_F32)
     yield server
     server.stop()
 

@@ -29,8 +29,8 @@ PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
 @pytest.fixture(scope="module")
-def server(start_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
-    return start_serving(
+def server(start_shared_serving: StartServing, tiny_model_base: Path) -> ServingProcess:
+    return start_shared_serving(
         tiny_model_base,
         MODEL,
         extra_args=[
