@@ -41,11 +41,16 @@ install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempote
 protos: install  ## regenerate the TF Serving gRPC modules (tfs_protos/generated) from tfs_protos/protos
 	$(PY) -m tfs_protos.build
 
-test: install  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Two test processes (pytest-xdist), each taking whole files: most tests wait on servers they start, so two
+# overlap well even on 2 cores. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
+test: install  ## run every test (set TEST_DATABASE_URL to also run them on PostgreSQL; TEST_WORKERS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install  ## the tests not marked slow
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check, then mypy (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
