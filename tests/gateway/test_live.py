@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.core.db import alembic_config
+from gateway.core.wording import file_size
 from stack.commands import gateway_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
@@ -123,7 +124,7 @@ def test_oversized_bodies_are_413_over_http(live_gateway: str) -> None:
         [b"--B\r\n"],
     )
     assert declared.startswith("HTTP/1.1 413"), declared
-    assert f"the limit is {MAX_UPLOAD} bytes" in declared
+    assert f"The file is too large: the limit is {file_size(MAX_UPLOAD)}." in declared
     part = (
         b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
         b"Content-Type: image/png\r\n\r\n"
