@@ -1,4 +1,5 @@
-"""`make run`: serving replicas, gateway and frontend as one foreground stack; `make stop` from elsewhere."""
+"""`make run`: serving replicas, gateway and frontend as one foreground stack, kept up once started
+(stack/supervise.py); `make stop` from elsewhere."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from stack.procs import (
     stop_group,
 )
 from stack.progress import duration, say, ticking
+from stack.supervise import Keeper
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Planned:
     ready: Callable[[], bool]
     url: str
     service: Service | None = field(default=None, repr=False)
+
+
+POLL_SECONDS = 0.5
 
 
 class PortInUseError(RuntimeError):
@@ -100,6 +105,23 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
     return planned
 
 
+def start_service(item: Planned, settings: StackSettings) -> Service:
+    """Its log is appended to: a restart's output follows the death it explains."""
+    return Service(item.command.args, settings.log_dir / f"{item.name}.log", item.command.env, name=item.name)
+
+
+def keeper(item: Planned, settings: StackSettings) -> Keeper:
+    assert item.service is not None
+    return Keeper(
+        name=item.name,
+        start=functools.partial(start_service, item, settings),
+        ready=item.ready,
+        ready_timeout=settings.ready_timeout,
+        service=item.service,
+        say=say,
+    )
+
+
 def check_ports(planned: list[Planned], bind: str) -> None:
     for item in planned:
         for port, variable in item.ports.items():
@@ -158,9 +180,7 @@ def run(settings: StackSettings) -> int:
     try:
         say(f"starting {', '.join(p.name for p in planned)} (logs: {settings.log_dir}/<name>.log) …")
         for item in planned:  # all at once: serving loads its model while the others import
-            item.service = Service(
-                item.command.args, settings.log_dir / f"{item.name}.log", item.command.env, name=item.name
-            )
+            item.service = start_service(item, settings)
             services.append(item.service)
             write_state(settings, services)
         started = time.monotonic()
@@ -178,12 +198,17 @@ def run(settings: StackSettings) -> int:
             f"Sign in as {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD} (ADMIN_EMAIL / ADMIN_PASSWORD change it)."
         )
         say("Ctrl-C (or `make stop` in another terminal) stops everything.")
+        keepers = [keeper(item, settings) for item in planned]
+        now = time.monotonic()
+        for kept in keepers:
+            kept.ready_at = now
         while True:
-            for service in services:
-                if service.returncode is not None:
-                    say(f"error: {service.name} exited with code {service.returncode}; see {service.log}")
-                    return 1
-            time.sleep(1)
+            now = time.monotonic()
+            for index, kept in enumerate(keepers):
+                if kept.poll(now):
+                    services[index] = kept.service
+                    write_state(settings, services)
+            time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         say("\nstopping …")
         return 0
