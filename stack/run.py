@@ -122,6 +122,15 @@ def keeper(item: Planned, settings: StackSettings) -> Keeper:
     )
 
 
+def model_servers(settings: StackSettings, model: str) -> str:
+    """Every replica's addresses (one replica: `m, gRPC h:8500, REST http://h:8501/v1/models/m`)."""
+    replicas = settings.replica_ports()
+    grpc = " and ".join(f"{settings.host}:{port}" for port, _ in replicas)
+    rest = " and ".join(f"http://{settings.host}:{port}/v1/models/{model}" for _, port in replicas)
+    count = f", {len(replicas)} replicas" if len(replicas) > 1 else ""
+    return f"{model}{count}, gRPC {grpc}, REST {rest}"
+
+
 def check_ports(planned: list[Planned], bind: str) -> None:
     for item in planned:
         for port, variable in item.ports.items():
@@ -192,8 +201,7 @@ def run(settings: StackSettings) -> int:
         say("")
         say(f"Open the web page:  http://{settings.host}:{settings.frontend_port}")
         say(f"Gateway API docs:   http://{settings.host}:{settings.gateway_port}/docs")
-        rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
-        say(f"Model server:       {model}, gRPC {settings.host}:{settings.serving_port}, REST {rest}")
+        say(f"Model server:       {model_servers(settings, model)}")
         say(
             f"Sign in as {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD} (ADMIN_EMAIL / ADMIN_PASSWORD change it)."
         )

@@ -75,6 +75,7 @@ def test_a_killed_replica_is_restarted_while_the_other_serves(tmp_path: Path, ti
         output = _wait_for(log, "serving-2  back, ready in", timeout=180)
         print(f"--- make run ---\n{output}")
         assert answered == [True] * 6
+        assert f"gRPC {LOCAL}:{grpc} and {LOCAL}:{grpc + 10}, REST" in output  # both replicas named
         assert "serving-2 exited with code -9; starting it again in 1s" in output
         assert make.poll() is None  # the run goes on
         restarted = json.loads(state.read_text())["services"]["serving-2"]
