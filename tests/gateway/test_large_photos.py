@@ -94,6 +94,18 @@ async def test_a_file_over_the_model_servers_byte_limit_is_reduced(
     assert size_of(fake.behaviour.images[-1]) == ("JPEG", (500, 400))  # DCT scale 1/2: still over 224
 
 
+async def test_a_20_mb_photo_passes_the_body_limit_and_reaches_the_model_reduced(
+    api: Gateway, fake: FakeServing, user
+) -> None:
+    public, headers = user
+    data = image_bytes("PNG", size=(2600, 2600), seed=2206)  # noise: 20 MB, over the 10 MiB sent as is
+    assert 19 * MIB < len(data) < api.settings.max_upload_bytes
+    response = await api.predict(headers, data, filename="big.png")
+    assert response.status_code == 200, response.text
+    assert size_of(fake.behaviour.images[-1]) == ("JPEG", (237, 237))  # reduced by 2600 // 224 = 11
+    assert await _stored(api, public["id"], data, ".png") == data
+
+
 async def test_over_50_megapixels_is_refused_in_words_from_the_header(
     api: Gateway, fake: FakeServing, user
 ) -> None:
