@@ -19,9 +19,8 @@ from PIL import Image
 from contracts.model import INPUT_SIZE
 
 ONE_BYTE_MODES = frozenset({"1", "L", "P"})  # Pillow keeps every other mode at 4 bytes per pixel
-CONVERT_FIRST = frozenset(
-    {"1", "P", "PA", "I", "I;16", "I;16B", "I;16L", "I;16N"}
-)  # `reduce` cannot average them
+# Modes `reduce` cannot average (palette indices, bits, 16-bit grey): converted at full size first.
+CONVERT_FIRST = frozenset({"1", "P", "PA", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 DECODE_COPIES = {"WEBP": 4, "HEIF": 2}
 OVERHEAD = 1024 * 1024
 QUALITY = 95
@@ -74,9 +73,7 @@ def for_model(img: Image.Image, max_pixels: int) -> bytes:
     """The opened image (first frame, `draft_size` already asked) as a JPEG the model server accepts."""
     img.load()
     turn = UPRIGHT.get(int(img.getexif().get(ORIENTATION, 1) or 1))
-    if img.mode.startswith("I;16"):
-        img = img.convert("I")
-    if img.mode == "I":  # 16-bit grey: its top 8 bits
+    if img.mode == "I" or img.mode.startswith("I;16"):  # 16-bit grey: its top 8 bits
         img = img.point(lambda value: value / 256).convert("L")
     elif img.mode in CONVERT_FIRST:
         img = img.convert("RGB")
@@ -84,7 +81,7 @@ def for_model(img: Image.Image, max_pixels: int) -> bytes:
     if factor > 1:
         img = img.reduce(factor)
     if img.mode not in ("RGB", "L"):
-        img = img.convert("RGB")  # drops alpha, as the model's own decode (3 channels) does
+        img = img.convert("RGB")  # drops alpha, as the model's 3-channel decode does (reduce averaged it)
     if turn is not None:
         img = img.transpose(turn)
     img = fit_pixels(img, max_pixels)
