@@ -14,3 +14,6 @@ CLASS_IDS = "class_ids"
 """int64 [batch, TOP_K]: ImageNet class indices of LABELS."""
 OUTPUTS = (LABELS, SCORES, CLASS_IDS)
 TOP_K = 5
+INPUT_SIZE = 224
+"""The largest square input of the models the product serves (ResNet50, EfficientNet-Lite0: 224 x 224): the
+gateway never reduces a photo it sends to the model below it."""

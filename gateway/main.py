@@ -28,7 +28,7 @@ from gateway.core.middleware import (
 from gateway.core.rate_limit import LimiterUnavailableError, LocalLimiter, retry_after_header
 from gateway.core.redis_limit import RedisLimiter
 from gateway.services.auth_limits import AuthLimits, TooManyAttemptsError
-from gateway.services.image_check import ImageChecker
+from gateway.services.image_check import ImageChecker, ImageLimits
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
 from gateway.services.storage import DISK_FULL, UploadRejectedError, UploadStore
@@ -67,9 +67,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.uploads = UploadStore(settings.upload_dir)
     state.results = ResultCache(settings.result_cache_entries)
     state.image_checker = ImageChecker(
-        settings.max_image_pixels,
-        settings.max_image_frames,
-        settings.inspect_memory_bytes,
+        ImageLimits(
+            max_pixels=settings.max_image_pixels,
+            max_frames=settings.max_image_frames,
+            memory_bytes=settings.inspect_memory_bytes,
+            serving_max_pixels=settings.serving_max_image_pixels,
+            serving_max_bytes=settings.serving_max_image_bytes,
+        ),
         settings.serving_timeout_seconds,
         settings.inspect_threads,
     )

@@ -229,6 +229,14 @@ class HealthStatus(BaseModel):
     status: str
 
 
+class RootStatus(HealthStatus):
+    """`GET /`: alive, like `/health`, and where to go next."""
+
+    docs: str | None
+    health: str = "/health"
+    ready: str = "/ready"
+
+
 class ReadyStatus(BaseModel):
     status: str
     database: str

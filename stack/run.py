@@ -1,4 +1,5 @@
-"""`make run`: serving replicas, gateway and frontend as one foreground stack; `make stop` from elsewhere."""
+"""`make run`: serving replicas, gateway and frontend as one foreground stack, kept up once started
+(stack/supervise.py); `make stop` from elsewhere."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from stack.procs import (
     stop_group,
 )
 from stack.progress import duration, say, ticking
+from stack.supervise import Keeper
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Planned:
     ready: Callable[[], bool]
     url: str
     service: Service | None = field(default=None, repr=False)
+
+
+POLL_SECONDS = 0.5
 
 
 class PortInUseError(RuntimeError):
@@ -100,6 +105,32 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
     return planned
 
 
+def start_service(item: Planned, settings: StackSettings) -> Service:
+    """Its log is appended to: a restart's output follows the death it explains."""
+    return Service(item.command.args, settings.log_dir / f"{item.name}.log", item.command.env, name=item.name)
+
+
+def keeper(item: Planned, settings: StackSettings) -> Keeper:
+    assert item.service is not None
+    return Keeper(
+        name=item.name,
+        start=functools.partial(start_service, item, settings),
+        ready=item.ready,
+        ready_timeout=settings.ready_timeout,
+        service=item.service,
+        say=say,
+    )
+
+
+def model_servers(settings: StackSettings, model: str) -> str:
+    """Every replica's addresses (one replica: `m, gRPC h:8500, REST http://h:8501/v1/models/m`)."""
+    replicas = settings.replica_ports()
+    grpc = " and ".join(f"{settings.host}:{port}" for port, _ in replicas)
+    rest = " and ".join(f"http://{settings.host}:{port}/v1/models/{model}" for _, port in replicas)
+    count = f", {len(replicas)} replicas" if len(replicas) > 1 else ""
+    return f"{model}{count}, gRPC {grpc}, REST {rest}"
+
+
 def check_ports(planned: list[Planned], bind: str) -> None:
     for item in planned:
         for port, variable in item.ports.items():
@@ -158,9 +189,7 @@ def run(settings: StackSettings) -> int:
     try:
         say(f"starting {', '.join(p.name for p in planned)} (logs: {settings.log_dir}/<name>.log) …")
         for item in planned:  # all at once: serving loads its model while the others import
-            item.service = Service(
-                item.command.args, settings.log_dir / f"{item.name}.log", item.command.env, name=item.name
-            )
+            item.service = start_service(item, settings)
             services.append(item.service)
             write_state(settings, services)
         started = time.monotonic()
@@ -172,18 +201,22 @@ def run(settings: StackSettings) -> int:
         say("")
         say(f"Open the web page:  http://{settings.host}:{settings.frontend_port}")
         say(f"Gateway API docs:   http://{settings.host}:{settings.gateway_port}/docs")
-        rest = f"http://{settings.host}:{settings.serving_rest_port}/v1/models/{model}"
-        say(f"Model server:       {model}, gRPC {settings.host}:{settings.serving_port}, REST {rest}")
+        say(f"Model server:       {model_servers(settings, model)}")
         say(
             f"Sign in as {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD} (ADMIN_EMAIL / ADMIN_PASSWORD change it)."
         )
         say("Ctrl-C (or `make stop` in another terminal) stops everything.")
+        keepers = [keeper(item, settings) for item in planned]
+        now = time.monotonic()
+        for kept in keepers:
+            kept.ready_at = now
         while True:
-            for service in services:
-                if service.returncode is not None:
-                    say(f"error: {service.name} exited with code {service.returncode}; see {service.log}")
-                    return 1
-            time.sleep(1)
+            now = time.monotonic()
+            for index, kept in enumerate(keepers):
+                if kept.poll(now):
+                    services[index] = kept.service
+                    write_state(settings, services)
+            time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         say("\nstopping …")
         return 0

@@ -55,14 +55,21 @@ class Settings(BaseSettings):
     """Prediction results kept in memory per worker, in front of the database's cache query (0: off)."""
 
     upload_dir: Path = Path("var/uploads")
-    max_upload_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
-    max_image_pixels: Annotated[int, Field(ge=1)] = 12_500_000
-    """Width x height x frames, read from the image header; larger images are refused before any decode.
-    The same default as the model server's --max_image_pixels, so the gateway refuses what it would."""
+    max_upload_bytes: Annotated[int, Field(ge=1)] = 25 * 1024 * 1024
+    """One uploaded file (a phone's 20 MB photo passes); the body is counted as it arrives."""
+    max_image_pixels: Annotated[int, Field(ge=1)] = 50_000_000
+    """Width x height x frames, read from the image header; larger images are refused before any decode."""
     max_image_frames: Annotated[int, Field(ge=1)] = 100
-    """Animated GIF/PNG with more frames are refused (the model server would decode every frame)."""
+    """Animated GIF/PNG/WebP with more frames are refused (the model server would decode every frame)."""
+    serving_max_image_pixels: Annotated[int, Field(ge=1)] = 12_500_000
+    """The model server's --max_image_pixels: an upload within it (and within the bytes below) that the model
+    decodes itself (PNG, JPEG, GIF) is sent as it is; any other is sent as a reduced JPEG."""
+    serving_max_image_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
+    """The largest upload sent as it is: the model server's --max_request_bytes (11 MiB) less room for the
+    rest of the request."""
     inspect_memory_bytes: Annotated[int, Field(ge=1)] = 256 * 1024 * 1024
-    """Memory that the image checks of one worker may use at once; uploads wait their turn beyond it."""
+    """Memory that the image checks of one worker may use at once; uploads wait their turn beyond it, and an
+    image whose decode alone would need more is refused from its header."""
     inspect_threads: Annotated[int, Field(ge=1)] = 2
     """Threads of one worker that decode images (the budget above bounds what they hold at once)."""
 

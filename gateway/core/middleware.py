@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contracts.net import is_loopback
 from gateway.core.logging import REQUEST_ID, request_id_from
 from gateway.core.metrics import HTTP_LATENCY
+from gateway.core.wording import too_large_file
 
 log = logging.getLogger("gateway.access")
 
@@ -55,7 +56,7 @@ class RequestContextMiddleware:
 
 class BodyTooLargeError(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request too large: the limit is {limit} bytes.")
+        super().__init__(413, too_large_file(limit))
 
 
 class BodySizeLimitMiddleware:

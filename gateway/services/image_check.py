@@ -1,9 +1,12 @@
-"""Image checks before anything is stored or sent to the model server.
+"""Image checks before anything is stored or sent to the model server, and what the model server is sent.
 
 First the header only (Pillow's lazy open reads no pixel data): format, size and frame count against
-MAX_IMAGE_PIXELS (all frames together) and MAX_IMAGE_FRAMES. Only then a real decode, to be sure the bytes
-are a readable image: in a worker thread, never on the event loop, and only once its memory (estimated from
-the header) fits in this worker's INSPECT_MEMORY_BYTES budget, so concurrent uploads wait rather than add up.
+MAX_IMAGE_PIXELS (all frames together) and MAX_IMAGE_FRAMES, and the memory its decode will take (a JPEG
+at its reduced DCT scale) against this worker's INSPECT_MEMORY_BYTES. Only then a real decode, in a worker
+thread, never on the event loop, and only once that memory fits in what the budget has free, so concurrent
+uploads wait rather than add up. An image the model server takes as it is (PNG, JPEG or GIF within its
+SERVING_MAX_IMAGE_PIXELS and SERVING_MAX_IMAGE_BYTES) is decoded once to prove it readable and sent
+unchanged; any other is sent as the reduced JPEG of transcode.py.
 """
 
 from __future__ import annotations
@@ -17,16 +20,29 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import pillow_heif
 from PIL import Image
 
+from gateway.core.wording import megapixels
+from gateway.services import transcode
 from gateway.services.storage import UNSUPPORTED, UploadRejectedError
 
 log = logging.getLogger("gateway.image_check")
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF")
-ONE_BYTE_MODES = frozenset({"1", "L", "P"})  # Pillow keeps every other mode at 4 bytes per pixel
-NOT_AN_IMAGE = f"{UNSUPPORTED} The bytes are not a readable PNG, JPEG or GIF image."
+pillow_heif.register_heif_opener()  # format "HEIF": .heic / .heif
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "HEIF")
+MODEL_FORMATS = frozenset({"PNG", "JPEG", "GIF"})  # what the model's signature decodes itself
+FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC"}
+NOT_AN_IMAGE = f"{UNSUPPORTED} The bytes are not a readable PNG, JPEG, GIF, WebP or HEIC image."
 BUSY = "The server is busy checking other images. Try again in a moment."
-DECODE_OVERHEAD = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int
+    max_frames: int
+    memory_bytes: int
+    serving_max_pixels: int
+    serving_max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,8 @@ class ImageHeader:
     width: int
     height: int
     frames: int
-    decode_bytes: int  # memory a decode of the first frame takes (JPEG: at the reduced draft scale)
+    transcode: bool  # the model server is sent a reduced JPEG, not the upload
+    decode_bytes: int  # memory the decode (and transcode) takes, held in the budget while it runs
 
 
 def _open(data: bytes) -> Image.Image:
@@ -46,7 +63,7 @@ def _open(data: bytes) -> Image.Image:
 
 def _count_frames(img: Image.Image, limit: int) -> int:
     """The frame count, walking at most `limit + 1` frames (a GIF declares none; it has to be walked, and
-    Pillow's `n_frames` would walk all of them). APNG declares its count in the header."""
+    Pillow's `n_frames` would walk all of them). APNG and WebP declare their count in the header."""
     if img.format != "GIF":
         return int(getattr(img, "n_frames", 1))
     seek = getattr(img, "_seek", None)
@@ -62,7 +79,15 @@ def _count_frames(img: Image.Image, limit: int) -> int:
     return frames
 
 
-def read_header(data: bytes, max_pixels: int, max_frames: int) -> ImageHeader:
+def _too_large(width: int, height: int, frames: int, limit: int) -> UploadRejectedError:
+    shape = f"{width} × {height}" + (f" × {frames} frames" if frames > 1 else "")
+    total = megapixels(width * height * frames)
+    return UploadRejectedError(
+        400, f"The image is too large: {shape} is {total}, the limit is {megapixels(limit)}."
+    )
+
+
+def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
     """The limits checked from the header alone (blocking but cheap: run in a thread)."""
     if not data:
         raise UploadRejectedError(400, "The file is empty.")
@@ -70,37 +95,62 @@ def read_header(data: bytes, max_pixels: int, max_frames: int) -> ImageHeader:
         with _open(data) as img:
             fmt = img.format or "?"
             width, height = img.size
-            frames = _count_frames(img, max_frames)
+            frames = _count_frames(img, limits.max_frames)
         with _open(data) as img:
-            img.draft("RGB", (224, 224))  # JPEG: decode at reduced scale (1/2 … 1/8)
-            draft_w, draft_h = img.size
+            draft_w, draft_h = transcode.draft_size(img)
             mode = img.mode
     except UploadRejectedError:
         raise
     except Image.DecompressionBombError as exc:  # past Pillow's own cap (its sizes, not ours)
-        detail = f"Image too large: more than {max_pixels} pixels (the limit is MAX_IMAGE_PIXELS)."
+        detail = f"The image is too large: over {megapixels(limits.max_pixels)}."
         raise UploadRejectedError(400, detail) from exc
     except Exception as exc:  # Pillow raises many kinds for bad data
         raise UploadRejectedError(400, NOT_AN_IMAGE) from exc
-    if frames > max_frames:
-        raise UploadRejectedError(
-            400, f"Too many frames: more than {max_frames} (the limit is {max_frames}, MAX_IMAGE_FRAMES)."
+    if frames > limits.max_frames:
+        detail = f"The animation has too many frames: more than {limits.max_frames}, the limit."
+        raise UploadRejectedError(400, detail)
+    pixels = width * height * frames
+    if pixels > limits.max_pixels:
+        raise _too_large(width, height, frames, limits.max_pixels)
+    as_is = (
+        fmt in MODEL_FORMATS and pixels <= limits.serving_max_pixels and len(data) <= limits.serving_max_bytes
+    )
+    if as_is:
+        memory = transcode.decode_bytes(fmt, mode, draft_w, draft_h)
+    else:
+        memory = transcode.working_bytes(fmt, mode, draft_w, draft_h)
+    if memory > limits.memory_bytes:  # a decode that could never fit the budget: WebP and HEIC decode whole
+        per_pixel = memory / (width * height)
+        readable = int(limits.memory_bytes / per_pixel) // 100_000 * 100_000
+        name = FORMAT_NAMES.get(fmt, fmt)
+        detail = (
+            f"The image is too large: {width} × {height} is {megapixels(width * height)}, and a {name} image "
+            f"is read here up to {megapixels(readable)} (a JPEG up to {megapixels(limits.max_pixels)})."
         )
-    if width * height * frames > max_pixels:
-        shape = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
-        raise UploadRejectedError(
-            400, f"Image too large: {shape} pixels (the limit is {max_pixels} pixels, MAX_IMAGE_PIXELS)."
-        )
-    bytes_per_pixel = 1 if mode in ONE_BYTE_MODES else 4
-    return ImageHeader(fmt, width, height, frames, draft_w * draft_h * bytes_per_pixel + DECODE_OVERHEAD)
+        raise UploadRejectedError(400, detail)
+    return ImageHeader(fmt, width, height, frames, not as_is, memory)
 
 
 def decode_first_frame(data: bytes) -> None:
     """Decode the first frame, proving the bytes are a readable image (blocking: run in a thread)."""
     try:
         with _open(data) as img:
-            img.draft("RGB", (224, 224))
+            transcode.draft_size(img)
             img.load()
+    except Exception as exc:
+        raise UploadRejectedError(400, NOT_AN_IMAGE) from exc
+
+
+def model_input(data: bytes, header: ImageHeader, serving_max_pixels: int) -> bytes:
+    """What the model server is sent (blocking: run in a thread): the upload itself, proven readable, or
+    its reduced JPEG."""
+    if not header.transcode:
+        decode_first_frame(data)
+        return data
+    try:
+        with _open(data) as img:
+            transcode.draft_size(img)
+            return transcode.for_model(img, serving_max_pixels)
     except Exception as exc:
         raise UploadRejectedError(400, NOT_AN_IMAGE) from exc
 
@@ -157,20 +207,18 @@ class ImageChecker:
     """Decodes run on a few threads of their own: the allocator keeps memory per thread, so a decode on
     each of the default executor's many threads could hold several images' worth after they finished."""
 
-    def __init__(
-        self, max_pixels: int, max_frames: int, memory_bytes: int, wait_seconds: float, threads: int
-    ) -> None:
-        self.max_pixels = max_pixels
-        self.max_frames = max_frames
-        self.budget = MemoryBudget(memory_bytes)
+    def __init__(self, limits: ImageLimits, wait_seconds: float, threads: int) -> None:
+        self.limits = limits
+        self.budget = MemoryBudget(limits.memory_bytes)
         self.wait_seconds = wait_seconds
         self._decoders = ThreadPoolExecutor(threads, thread_name_prefix="image-check")
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
-    async def check(self, data: bytes) -> ImageHeader:
-        header = await asyncio.to_thread(read_header, data, self.max_pixels, self.max_frames)
+    async def check(self, data: bytes) -> bytes:
+        """The bytes to send the model server for this upload (400 when it is no image, or too large)."""
+        header = await asyncio.to_thread(read_header, data, self.limits)
         try:
             reserved = await self.budget.acquire(header.decode_bytes, self.wait_seconds)
         except TimeoutError as exc:
@@ -179,15 +227,14 @@ class ImageChecker:
         # stop a running thread, and its memory stays in use until then.
         loop = asyncio.get_running_loop()
 
-        def release(_done: Future[None]) -> None:
+        def release(_done: Future[bytes]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
                 loop.call_soon_threadsafe(self.budget.release, reserved)
 
         try:
-            decode = self._decoders.submit(decode_first_frame, data)
+            decode = self._decoders.submit(model_input, data, header, self.limits.serving_max_pixels)
         except RuntimeError:  # shutting down
             self.budget.release(reserved)
             raise
         decode.add_done_callback(release)
-        await asyncio.wrap_future(decode)
-        return header
+        return await asyncio.wrap_future(decode)

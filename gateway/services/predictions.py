@@ -4,8 +4,10 @@ Order: extension (400), size (413), then the caller's own cache — the in-proce
 The cache is per user: another user's upload of the same bytes is never a hit, so no answer tells anyone
 what others uploaded. The same md5 means the same bytes, which passed the image checks when this user's
 first prediction of them was made, so a hit skips them; a miss checks the image (400, before any decode
-for limits read from the header) and asks the model server. Only an answered request is stored: the file
-is written after the model answered (507 when the disk is full), and removed again if its row cannot be.
+for limits read from the header) and asks the model server, sending it the upload or, for a photo larger
+than it takes or in a format it does not decode, a reduced JPEG. The stored file is always the upload. Only
+an answered request is stored: the file is written after the model answered (507 when the disk is full),
+and removed again if its row cannot be.
 """
 
 from __future__ import annotations
@@ -78,8 +80,7 @@ async def predict_upload(
         model = ModelInfo(name=serving.model_name, version=version)
     else:
         PREDICTION_CACHE.labels("miss").inc()
-        await checker.check(data)
-        result = await serving.classify(data)
+        result = await serving.classify(await checker.check(data))
         top_k = tuple(
             TopK(label=label, score=score) for label, score in zip(result.labels, result.scores, strict=True)
         )

@@ -20,9 +20,19 @@ from pathlib import Path
 
 from fastapi import UploadFile
 
+from gateway.core.wording import too_large_file
+
 log = logging.getLogger("gateway.storage")
-ALLOWED_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif"})
-CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
+ALLOWED_EXTENSIONS = frozenset(CONTENT_TYPES)
 CHUNK = 256 * 1024
 MAX_ORIGINAL_NAME = 255
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -79,8 +89,7 @@ async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
     while chunk := await upload.read(CHUNK):
         total += len(chunk)
         if total > max_bytes:
-            detail = f"File too large: the limit is {max_bytes} bytes (MAX_UPLOAD_BYTES)."
-            raise UploadRejectedError(413, detail)
+            raise UploadRejectedError(413, too_large_file(max_bytes))
         chunks.append(chunk)
     return b"".join(chunks)
 

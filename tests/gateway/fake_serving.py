@@ -31,6 +31,7 @@ class Behaviour:
     predict_calls: int = 0
     status_calls: int = 0
     request_ids: list[str] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)  # what each Predict was sent
 
 
 class _Servicer(
@@ -56,6 +57,7 @@ class _Servicer(
         images = request.inputs["image_bytes"]
         assert images.dtype == types_pb2.DT_STRING
         assert len(images.string_val) == 1
+        self.b.images.append(images.string_val[0])
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = self.b.version

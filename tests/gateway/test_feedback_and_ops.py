@@ -64,6 +64,18 @@ async def test_feedback_needs_a_token(api: Gateway) -> None:
     assert (await api.client.post("/feedback/", json=payload)).status_code == 401
 
 
+async def test_the_root_is_a_health_url_that_points_at_the_docs(api: Gateway) -> None:
+    root = await api.client.get("/")
+    assert root.status_code == 200
+    assert root.json() == {"status": "ok", "docs": "/docs", "health": "/health", "ready": "/ready"}
+    assert (await api.client.get(root.json()["docs"])).status_code == 200
+
+
+async def test_the_root_says_when_there_are_no_docs(gateway_settings, fake: FakeServing) -> None:
+    async with running_gateway(gateway_settings(serving_target=fake.target, api_docs="off")) as gw:
+        assert (await gw.client.get("/")).json()["docs"] is None
+
+
 async def test_health_and_ready(api: Gateway, fake: FakeServing) -> None:
     assert (await api.client.get("/health")).json() == {"status": "ok"}
     ready = await api.client.get("/ready")

@@ -9,9 +9,21 @@ import threading
 import pytest
 
 from gateway.services import image_check
-from gateway.services.image_check import ImageChecker, MemoryBudget
+from gateway.services.image_check import ImageChecker, ImageLimits, MemoryBudget
 from gateway.services.storage import UploadRejectedError
 from tests.gateway.helpers import image_bytes
+
+MIB = 1024 * 1024
+
+
+def _limits(memory_bytes: int) -> ImageLimits:
+    return ImageLimits(
+        max_pixels=10_000_000,
+        max_frames=10,
+        memory_bytes=memory_bytes,
+        serving_max_pixels=1_000_000,
+        serving_max_bytes=MIB,
+    )
 
 
 async def test_requests_wait_until_they_fit_in_order() -> None:
@@ -49,9 +61,7 @@ async def test_a_cancelled_check_holds_its_memory_until_the_decode_ends(
         finish.wait(10)
 
     monkeypatch.setattr(image_check, "decode_first_frame", slow_decode)
-    checker = ImageChecker(
-        max_pixels=10_000_000, max_frames=10, memory_bytes=64 * 1024 * 1024, wait_seconds=1, threads=1
-    )
+    checker = ImageChecker(_limits(64 * MIB), wait_seconds=1, threads=1)
     try:
         task = asyncio.create_task(checker.check(image_bytes(size=(64, 64))))
         await asyncio.to_thread(started.wait, 5)
@@ -71,11 +81,9 @@ async def test_a_cancelled_check_holds_its_memory_until_the_decode_ends(
 
 
 async def test_a_full_budget_is_a_503_with_retry_after() -> None:
-    checker = ImageChecker(
-        max_pixels=10_000_000, max_frames=10, memory_bytes=1024, wait_seconds=0.05, threads=1
-    )
+    checker = ImageChecker(_limits(4 * MIB), wait_seconds=0.05, threads=1)
     try:
-        await checker.budget.acquire(1024, 1)
+        await checker.budget.acquire(4 * MIB, 1)
         with pytest.raises(UploadRejectedError) as refused:
             await checker.check(image_bytes(size=(64, 64)))
         assert refused.value.status_code == 503

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.core.db import alembic_config
+from gateway.core.wording import file_size
 from stack.commands import gateway_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 from tests.gateway.conftest import SERVED_MODEL, TEST_SECRET
@@ -123,7 +124,7 @@ def test_oversized_bodies_are_413_over_http(live_gateway: str) -> None:
         [b"--B\r\n"],
     )
     assert declared.startswith("HTTP/1.1 413"), declared
-    assert f"the limit is {MAX_UPLOAD} bytes" in declared
+    assert f"The file is too large: the limit is {file_size(MAX_UPLOAD)}." in declared
     part = (
         b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
         b"Content-Type: image/png\r\n\r\n"
@@ -170,5 +171,5 @@ def test_schemathesis_finds_no_server_error(live_gateway: str, tmp_path: Path) -
         cwd=tmp_path,  # its example cache goes there, not into the repository
     )
     assert done.returncode == 0, done.stdout[-6000:]
-    assert re.search(r"Tested: 11\b", done.stdout), done.stdout[-3000:]  # every operation was exercised
+    assert re.search(r"Tested: 12\b", done.stdout), done.stdout[-3000:]  # every operation was exercised
     print(done.stdout[-1500:])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from stack.config import StackSettings
 from stack.procs import LOCAL, PYTHON, REPO_ROOT, free_port, port_is_free
+from stack.run import model_servers
 
 
 def make_version(base: Path) -> None:
@@ -38,3 +40,13 @@ def test_a_service_that_exits_during_start_up_is_named_with_its_log(tmp_path: Pa
     assert "stopped frontend" in done.stdout
     assert all(port_is_free(LOCAL, int(port)) for port in ports.values())
     assert not (tmp_path / "var" / "run" / "stack.json").exists()
+
+
+def test_the_model_server_line_names_every_replica() -> None:
+    one = StackSettings(REPLICAS=1, SERVING_PORT=8500, SERVING_REST_PORT=8501, BIND=LOCAL)
+    assert model_servers(one, "m") == "m, gRPC 127.0.0.1:8500, REST http://127.0.0.1:8501/v1/models/m"
+    two = StackSettings(REPLICAS=2, SERVING_PORT=8500, SERVING_REST_PORT=8501, BIND=LOCAL)
+    assert model_servers(two, "m") == (
+        "m, 2 replicas, gRPC 127.0.0.1:8500 and 127.0.0.1:8510, "
+        "REST http://127.0.0.1:8501/v1/models/m and http://127.0.0.1:8511/v1/models/m"
+    )

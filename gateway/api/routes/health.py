@@ -9,12 +9,19 @@ from contracts.net import is_loopback
 from gateway.api.deps import ClientAddressDep, ServingDep, SettingsDep
 from gateway.core import metrics
 from gateway.core.db import ensure_database, ping
-from gateway.models import ErrorDetail, HealthStatus, ModelInfo, ReadyStatus
+from gateway.models import ErrorDetail, HealthStatus, ModelInfo, ReadyStatus, RootStatus
 from gateway.services.serving_client import ServingError
 
 router = APIRouter(tags=["health"])
 DB_CHECK_TIMEOUT_S = 3.0
 log = logging.getLogger("gateway.ready")
+
+
+@router.get("/", response_model=RootStatus)
+async def root(settings: SettingsDep) -> RootStatus:
+    """The API's health URL of the original project: alive (as `/health`), and where the docs are (null
+    when API_DOCS is off; loopback clients only unless it is public)."""
+    return RootStatus(status="ok", docs="/docs" if settings.api_docs != "off" else None)
 
 
 @router.get("/health", response_model=HealthStatus)

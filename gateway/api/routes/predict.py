@@ -37,8 +37,8 @@ async def predict(
     settings: SettingsDep,
     results: ResultCacheDep,
 ) -> PredictionPublic:
-    """Classify an uploaded PNG/JPEG/GIF. The same bytes again from the same user answer from the cache
-    (`cached: true`)."""
+    """Classify an uploaded PNG/JPEG/GIF/WebP/HEIC photo. The same bytes again from the same user answer
+    from the cache (`cached: true`)."""
     return await predict_upload(file, user, session, serving, store, checker, settings, results)
 
 
