@@ -4,7 +4,10 @@ served by uvicorn with boundedhttp's bounds (header size, count and time, body t
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
@@ -27,6 +30,11 @@ def main(argv: list[str]) -> int:
     settings = get_settings()
     labels = load_labels(settings.labels_file)
     examples = make_examples()
+    work_dir = Path(tempfile.mkdtemp(prefix="page-", dir=settings.frontend_work_dir))
+    # Run in it, with Gradio's files under it by a relative name: the paths Gradio hands the browser
+    # (upload answers, file URLs) then name no folder of this machine.
+    os.chdir(work_dir)
+    os.environ["GRADIO_TEMP_DIR"] = "files"
     log.info("gateway %s; %d labels; %d example photos", settings.gateway_url, len(labels), len(examples))
     client = GatewayClient(settings.gateway_url, settings.gateway_timeout, proxy_secret=settings.proxy_secret)
     app = create_app(settings, client, labels, examples)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Uploaded and shown files are deleted this long after they were written (checked "
         "every tenth of it, at least every 60 s).",
     )
+    frontend_work_dir: Path | None = Field(
+        None,
+        description="Where `python -m frontend` keeps uploaded and shown files, in a fresh folder per process "
+        "(default: the system's temp folder, TMPDIR).",
+    )
     frontend_concurrency: int = Field(
         16, ge=1, description="Events served at once; handlers only wait on the gateway, so this can be high."
     )
