@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     )
     frontend_work_dir: Path | None = Field(
         None,
-        description="Where `python -m frontend` keeps uploaded and shown files, in a fresh folder per process "
-        "(default: the system's temp folder, TMPDIR).",
+        description="Where `python -m frontend` keeps uploaded and shown files, in a fresh folder per "
+        "process (default: the system's temp folder, TMPDIR).",
     )
     frontend_concurrency: int = Field(
         16, ge=1, description="Events served at once; handlers only wait on the gateway, so this can be high."

@@ -115,6 +115,14 @@ def fake_frontend(example_photos: list[Path]) -> Iterator[FakeFrontend]:
 # --- the real thing: serving (tiny model) + gateway + `python -m frontend`, each a process ---
 
 LIVE_MAX_UPLOAD_BYTES = 1_000_000
+LIVE_PROXY_SECRET = "frontend-tests-proxy-" + "p" * 24  # given to both, as `make run` does
+LIVE_FAILURES_PER_IP = 5
+LIVE_PAGE_ENV = {  # bounds small enough for the tests of them to be quick
+    "HTTP_HEADER_TIMEOUT_SECONDS": "2",
+    "HTTP_MAX_CONNECTIONS": "40",
+    "FRONTEND_MAX_FILE_MB": "2",
+    "FRONTEND_CACHE_SECONDS": "15",
+}
 
 
 @dataclass
@@ -138,8 +146,14 @@ def live_frontend(
 ) -> Iterator[tuple[Service, str]]:
     """`python -m frontend`, started before the model server so that both warm up at once."""
     port = free_port()
-    command = frontend_command(port, gateway_url=f"http://{LOCAL}:{live_gateway_port}")
-    log = tmp_path_factory.mktemp("frontend-live") / "frontend.log"
+    folder = tmp_path_factory.mktemp("frontend-live")
+    command = frontend_command(
+        port,
+        gateway_url=f"http://{LOCAL}:{live_gateway_port}",
+        proxy_secret=LIVE_PROXY_SECRET,
+        env={**LIVE_PAGE_ENV, "FRONTEND_WORK_DIR": str(folder)},
+    )
+    log = folder / "frontend.log"
     service = Service(command.args, log, command.env, name="frontend")
     try:
         yield service, f"http://{LOCAL}:{port}/"
@@ -184,8 +198,11 @@ def live_gateway(
         database_url=f"sqlite+aiosqlite:///{folder / 'gw.db'}",
         upload_dir=folder / "uploads",
         secret_key="frontend-tests-" + "x" * 32,
+        proxy_secret=LIVE_PROXY_SECRET,
         env={
             "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
+            "LOGIN_FAILURES_PER_IP": str(LIVE_FAILURES_PER_IP),
+            "LOGIN_FAILURES_PER_ACCOUNT": "1000",
             "SIGNUPS_PER_IP": "1000",  # every test registers its own users from 127.0.0.1
         },
     )

@@ -64,17 +64,22 @@ async def test_a_new_session_opens_on_the_classify_tab(ctx: PageContext) -> None
     assert out["tabs"] == Update({"selected": "classify"})  # not the tab the previous person left open
     assert visible(out["signed_in"])
     assert not visible(out["signed_out"])
-    assert out["reg_password"] == "" and out["password"] == ""
+    assert out["reg_password"] == ""
+    assert out["password"] == ""
     assert out["owner"] == "ann@example.com"
-    assert "token" not in repr(out) and session["token"] not in repr(out)
+    assert "token" not in repr(out)
+    assert session["token"] not in repr(out)
 
 
 async def test_the_same_person_again_keeps_the_page(ctx: PageContext) -> None:
     session = await signed_in(ctx)
     again = handlers.after_auth(session, "ann@example.com", "")
-    assert "tabs" not in again and "result" not in again and "history" not in again
+    assert "tabs" not in again
+    assert "result" not in again
+    assert "history" not in again
     other = handlers.after_auth(session, "someone@example.com", "")
-    assert other["result"] is None and other["tabs"] == Update({"selected": "classify"})
+    assert other["result"] is None
+    assert other["tabs"] == Update({"selected": "classify"})
 
 
 def test_a_failed_sign_in_says_why() -> None:
@@ -238,7 +243,8 @@ async def test_expired_session_goes_back_to_sign_in(ctx: PageContext, state: Fak
     ):
         assert out["auth_msg"] == Message("Your session has expired. Please sign in again.")
         assert out[handlers.SESSION_ENDED] is True  # frontend.ui then ends the page's session
-        assert "result" not in out and "history" not in out  # the page is kept for signing in again
+        assert "result" not in out
+        assert "history" not in out
 
 
 async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp_path: Path) -> None:

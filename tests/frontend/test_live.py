@@ -179,7 +179,6 @@ def test_gateway_down_then_session_expired(
         live_gateway.start(SECRET_KEY="frontend-tests-rotated-" + "y" * 32)
     expired = outputs(client, "/classify", handle_file(str(example_photos[0])))
     assert expired[MESSAGE] == "Your session has expired. Please sign in again."
-    assert expired["Signed in as"] == ""
     again = page_auth(client, "sign-in", email=email, password=password)
     assert again[MESSAGE] == ""
     assert email in again["Signed in as"]

@@ -175,7 +175,9 @@ def test_session_expired_then_signing_in_again_keeps_the_page(
     assert outputs(client, "/my_feedback")[MESSAGE] == "Your session has expired. Please sign in again."
     again = page_auth(client, "sign-in", email="jo@example.com", password="pw-123")
     assert again[SIGNED_IN].startswith("Signed in as **Jo**")
-    assert again["Top 5 labels"] is UNCHANGED and again["Classify message"] is UNCHANGED
+    assert again[MESSAGE] == ""
+    assert again["Top 5 labels"] is UNCHANGED
+    assert again["Classify message"] is UNCHANGED
     # the feedback form still works on the prediction shown before the session expired
     sent = outputs(client, "/send_feedback", "Correct", None, "after signing in again")
     assert sent["Feedback message"] == "Thank you, your feedback is saved."
