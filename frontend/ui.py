@@ -89,19 +89,27 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
 
     gr.Markdown("# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.")
 
+    # The sign-in forms are read by the page's script (frontend.scripts), never sent as an event's inputs,
+    # so Gradio is told that they take typing.
     with gr.Column(visible=True) as el["signed_out"]:
         with gr.Tabs(selected=SIGN_IN_TAB) as el["auth_tabs"]:
             with gr.Tab("Sign in", id=SIGN_IN_TAB):
                 if demo_login:
                     gr.Markdown(DEMO_LOGIN, elem_id="demo-login")
-                el["email"] = gr.Textbox(label="Email", type="email", elem_id="sign-in-email")
-                el["password"] = gr.Textbox(label="Password", type="password", elem_id="sign-in-password")
+                el["email"] = gr.Textbox(
+                    label="Email", type="email", elem_id="sign-in-email", interactive=True
+                )
+                el["password"] = gr.Textbox(
+                    label="Password", type="password", elem_id="sign-in-password", interactive=True
+                )
                 sign_in_btn = gr.Button("Sign in", variant="primary")
             with gr.Tab("Register", id="register"):
-                el["reg_name"] = gr.Textbox(label="Name", elem_id="register-name")
-                el["reg_email"] = gr.Textbox(label="Email", type="email", elem_id="register-email")
+                el["reg_name"] = gr.Textbox(label="Name", elem_id="register-name", interactive=True)
+                el["reg_email"] = gr.Textbox(
+                    label="Email", type="email", elem_id="register-email", interactive=True
+                )
                 el["reg_password"] = gr.Textbox(
-                    label="Password", type="password", elem_id="register-password"
+                    label="Password", type="password", elem_id="register-password", interactive=True
                 )
                 register_btn = gr.Button("Create account", variant="primary")
         el["auth_msg"] = _message_line("Sign-in message")
@@ -244,7 +252,8 @@ def build_demo(
             session = store.get(request.cookies.get(COOKIE))
             found = session.as_dict() if session else None
             if note is None:  # page load
-                return to_gradio(el, handlers.open_session(found, owner) if found else {})
+                # (an update to name at least one element: Gradio reads an empty dict as one value)
+                return to_gradio(el, handlers.open_session(found, owner) if found else {"auth_note": ""})
             return to_gradio(el, handlers.after_auth(found, owner, note))
 
         async def signed_in(request: gr.Request, note: Any, owner: Any) -> dict[Any, Any]:
