@@ -1,4 +1,5 @@
-"""Frontend settings, read once from the environment (the port is Gradio's own GRADIO_SERVER_PORT)."""
+"""Frontend settings, read once from the environment (host and port are Gradio's own GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT, which `make run` and the containers set)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from boundedhttp import Bounds
 from contracts.labels import LABELS_FILE
 from contracts.net import is_loopback_url
 
@@ -15,20 +17,62 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
 
+    gradio_server_name: str = Field("127.0.0.1", description="Address `python -m frontend` binds.")
+    gradio_server_port: int = Field(7860, ge=1, le=65535, description="Port `python -m frontend` binds.")
     gateway_url: str = Field("http://127.0.0.1:8000", description="Base URL of the gateway (HTTP only).")
     gateway_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one gateway answer.")
+    proxy_secret: str | None = Field(
+        None,
+        description="The gateway's PROXY_SECRET: sent as X-Proxy-Secret with each browser's address in "
+        "X-Forwarded-For, so sign-in limits count each person, not the page. Also the secret a proxy in "
+        "front of the page must send for its X-Forwarded-For to be believed here.",
+    )
     labels_file: Path = Field(
         REPO_ROOT / "contracts" / LABELS_FILE,
         description="ImageNet class names, one per line; if absent, the right label is typed freely.",
     )
     frontend_max_file_mb: int = Field(
-        50, ge=1, description="Uploads above this never reach the gateway (which has its own, lower limit)."
+        50,
+        ge=1,
+        description="Uploads above this are refused by their Content-Length, before a byte is stored "
+        "(the gateway has its own, lower limit).",
+    )
+    frontend_max_files: int = Field(
+        1, ge=1, description="Files in one upload request (the page sends one at a time)."
+    )
+    frontend_cache_seconds: int = Field(
+        900,
+        ge=1,
+        description="Uploaded and shown files are deleted this long after they were written (checked "
+        "every tenth of it, at least every 60 s).",
+    )
+    frontend_work_dir: Path | None = Field(
+        None,
+        description="Where `python -m frontend` keeps uploaded and shown files, in a fresh folder per "
+        "process (default: the system's temp folder, TMPDIR).",
     )
     frontend_concurrency: int = Field(
         16, ge=1, description="Events served at once; handlers only wait on the gateway, so this can be high."
     )
+    session_max_minutes: int = Field(
+        60,
+        ge=1,
+        description="A page session ends with its gateway token, and at the latest this long after sign-in.",
+    )
+    max_sessions: int = Field(
+        10_000, ge=1, description="Signed-in sessions kept at once; beyond, the oldest is ended."
+    )
+    session_cookie_secure: bool = Field(
+        False, description="Mark the session cookie Secure (set it when the page is served over HTTPS)."
+    )
+    http_max_header_bytes: int = Field(Bounds.max_header_bytes, ge=1024)
+    http_max_headers: int = Field(Bounds.max_headers, ge=1)
+    http_header_timeout_seconds: float = Field(Bounds.header_timeout, gt=0)
+    http_body_timeout_seconds: float = Field(Bounds.body_timeout, gt=0)
+    http_keep_alive_seconds: float = Field(Bounds.keep_alive_timeout, gt=0)
+    http_max_connections: int = Field(Bounds.max_connections, ge=1)
 
     demo_login_hint: bool | None = Field(
         None,
@@ -41,6 +85,19 @@ class Settings(BaseSettings):
         if self.demo_login_hint is not None:
             return self.demo_login_hint
         return is_loopback_url(self.gateway_url)
+
+    def max_file_bytes(self) -> int:
+        return self.frontend_max_file_mb * 1024 * 1024
+
+    def http_bounds(self) -> Bounds:
+        return Bounds(
+            max_header_bytes=self.http_max_header_bytes,
+            max_headers=self.http_max_headers,
+            header_timeout=self.http_header_timeout_seconds,
+            body_timeout=self.http_body_timeout_seconds,
+            keep_alive_timeout=self.http_keep_alive_seconds,
+            max_connections=self.http_max_connections,
+        )
 
 
 @lru_cache

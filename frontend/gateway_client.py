@@ -176,13 +176,24 @@ class GatewayClient:
     """One pooled `httpx.AsyncClient` for all sessions; tokens are passed per call, never stored here."""
 
     def __init__(
-        self, base_url: str, timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        proxy_secret: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        self.proxy_secret = proxy_secret
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _client_headers(self, client_ip: str | None) -> dict[str, str]:
+        """The person's address for the gateway's per-address limits; believed only with the secret."""
+        if not (client_ip and self.proxy_secret):
+            return {}
+        return {"X-Forwarded-For": client_ip, "X-Proxy-Secret": self.proxy_secret}
 
     async def _request(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> Any:
         response = await self._send(method, url, token, **kwargs)
@@ -193,8 +204,17 @@ class GatewayClient:
                 "The service sent an answer that could not be read.", response.status_code
             ) from exc
 
-    async def _send(self, method: str, url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        token: str | None = None,
+        client_ip: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        headers = self._client_headers(client_ip)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._http.request(method, url, headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
@@ -210,14 +230,16 @@ class GatewayClient:
             raise GatewayError(error_message(response), response.status_code)
         return response
 
-    async def register(self, name: str, email: str, password: str) -> None:
+    async def register(self, name: str, email: str, password: str, client_ip: str | None = None) -> None:
         """The gateway answers alike whether the email was free or had an account (it tells no one who has
         one): signing in with the same password afterwards is what shows that the account is this person's."""
-        await self._request("POST", "/user/", json={"name": name, "email": email, "password": password})
+        body = {"name": name, "email": email, "password": password}
+        await self._request("POST", "/user/", client_ip=client_ip, json=body)
 
-    async def login(self, email: str, password: str) -> str:
+    async def login(self, email: str, password: str, client_ip: str | None = None) -> str:
+        form = {"username": email, "password": password}
         try:
-            data = await self._request("POST", "/login", data={"username": email, "password": password})
+            data = await self._request("POST", "/login", client_ip=client_ip, data=form)
         except GatewayError as exc:
             if exc.status == 401:
                 raise GatewayError("Wrong email or password.", 401) from exc

@@ -1,8 +1,9 @@
 """What each event on the page does: plain async functions of (page context, inputs) -> `Updates`.
 
 They talk to the gateway through `GatewayClient` only and never import Gradio; `frontend.ui` lays out the
-page and wires these to its events. The token lives in the per-browser-session `session` value; it is never
-put in the URL, an element the person sees, or the logs.
+page and wires these to its events. `session` is the signed-in person's, found by `frontend.ui`
+from the request's cookie (`frontend.sessions`); the token is never put in the URL, Gradio's state, an element
+the person sees, or the logs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,10 @@ log = logging.getLogger(__name__)
 HISTORY_PAGE = 20
 THUMBNAIL_FETCHES = 4  # at once, per page shown
 CLASSIFY_TAB, SIGN_IN_TAB = "classify", "sign-in"
+EXPIRED = "Your session has expired. Please sign in again."
+SESSION_ENDED = "session_ended"  # in Updates: the page's session is to be ended (the gateway refused it)
 
-Session = dict[str, Any] | None  # {"token", "name", "email"} while signed in
+Session = dict[str, Any] | None  # {"token", "name", "email", "expires_at"} while signed in
 Upload = tuple[Path, str] | None  # (file on disk, the name it was uploaded under)
 
 
@@ -71,8 +75,9 @@ def history_reset() -> Updates:
 
 
 def signed_out_view(message: str = "", kind: str = "error") -> Updates:
+    """Signed out: nothing of the last person is left on the page."""
     return {
-        "session": None,
+        "owner": None,
         "signed_out": update(visible=True),
         "signed_in": update(visible=False),
         "auth_msg": Message(message, kind),  # type: ignore[arg-type]
@@ -90,20 +95,54 @@ def signed_out_view(message: str = "", kind: str = "error") -> Updates:
     }
 
 
-async def open_session(client: GatewayClient, token: str) -> Updates:
-    user = await client.me(token)
+def expired_view(message: str = EXPIRED) -> Updates:
+    """The session ended (token expired or refused): the sign-in form, with the page kept as it was, so the
+    same person signing in again finds it unchanged (`owner` stays theirs)."""
     return {
-        "session": {"token": token, "name": user.name, "email": user.email},
+        SESSION_ENDED: True,
+        "signed_out": update(visible=True),
+        "signed_in": update(visible=False),
+        "auth_msg": Message(message),
+        "auth_tabs": update(selected=SIGN_IN_TAB),
+        "password": "",
+    }
+
+
+def who_line(session: dict[str, Any]) -> str:
+    ends = datetime.fromtimestamp(float(session["expires_at"]), UTC).strftime("%H:%M UTC")
+    # code span: no mailto link
+    return f"Signed in as **{session['name']}** `{session['email']}` · session until {ends}"
+
+
+def open_session(session: dict[str, Any], owner: str | None) -> Updates:
+    """Signed in (or back after a reload). The same person as before (the session had expired) keeps the
+    page as it was; anyone else starts afresh on Classify."""
+    view: Updates = {
+        "owner": session["email"],
         "signed_out": update(visible=False),
         "signed_in": update(visible=True),
         "auth_msg": Message(),
-        "who": f"Signed in as **{user.name}** `{user.email}`",  # code span: no mailto link
-        "tabs": update(selected=CLASSIFY_TAB),  # a new session starts on Classify, whoever was here before
+        "who": who_line(session),
+        "password": "",
+        "reg_password": "",
+    }
+    if owner == session["email"]:
+        return view
+    return {
+        **view,
+        "tabs": update(selected=CLASSIFY_TAB),
         "upload": None,
         "feedback_table": "",
         **history_reset(),
         **cleared_results(),
     }
+
+
+def after_auth(session: Session, owner: str | None, message: str | None) -> Updates:
+    """After the page's sign-in (or registration) request: its session, or the reason it failed."""
+    if session is None:
+        return {"auth_msg": Message(message or "Sign-in failed; please try again."), "password": ""}
+    return open_session(session, owner)
 
 
 def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
@@ -121,30 +160,7 @@ def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
     }
 
 
-# --- signing in and out ---
-
-
-async def sign_in(client: GatewayClient, email: str | None, password: str | None) -> Updates:
-    if not (email or "").strip() or not password:
-        return {"auth_msg": Message("Enter your email and password.")}
-    try:
-        token = await client.login((email or "").strip(), password)
-        return {**await open_session(client, token), "password": ""}
-    except GatewayError as exc:
-        return {"auth_msg": Message(exc.message)}
-
-
-async def register(
-    client: GatewayClient, name: str | None, email: str | None, password: str | None
-) -> Updates:
-    if not (name or "").strip() or not (email or "").strip() or not password:
-        return {"auth_msg": Message("Enter your name, email and a password.")}
-    try:
-        await client.register((name or "").strip(), (email or "").strip(), password)
-        token = await client.login((email or "").strip(), password)
-        return {**await open_session(client, token), "reg_password": ""}
-    except GatewayError as exc:
-        return {"auth_msg": Message(exc.message)}
+# --- signing out ---
 
 
 def sign_out() -> Updates:
@@ -164,7 +180,7 @@ async def classify(client: GatewayClient, session: Session, upload: Upload) -> U
     try:
         pred = await client.predict(session["token"], path, name)
     except SessionExpiredError as exc:
-        return signed_out_view(exc.message)
+        return expired_view(exc.message)
     except GatewayError as exc:
         return cleared_results(exc.message)
     except OSError:
@@ -198,7 +214,7 @@ async def load_feedback(ctx: PageContext, session: Session) -> Updates:
     try:
         return {"feedback_table": await _feedback_html(ctx, session)}
     except SessionExpiredError as exc:
-        return signed_out_view(exc.message)
+        return expired_view(exc.message)
     except GatewayError as exc:
         return {"feedback_list_msg": Message(exc.message)}
 
@@ -227,7 +243,7 @@ async def send_feedback(
         )
         table = await _feedback_html(ctx, session)
     except SessionExpiredError as exc:
-        return signed_out_view(exc.message)
+        return expired_view(exc.message)
     except GatewayError as exc:
         return {"feedback_msg": Message(exc.message)}
     return {
@@ -290,7 +306,7 @@ async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> U
             path = await ctx.files.write(session["email"], f"thumb-{item.prediction_id}.jpg", jpeg)
             gallery.append((str(path), history_caption(item)))
     except SessionExpiredError as exc:
-        return signed_out_view(exc.message)
+        return expired_view(exc.message)
     except GatewayError as exc:
         return {"history_msg": Message(exc.message)}
     shown = [item for item in page.items if thumbs.get(item.prediction_id) is not None]
@@ -331,7 +347,7 @@ async def reopen(
     try:
         content = await ctx.client.prediction_image(session["token"], item.prediction_id)
     except SessionExpiredError as exc:
-        return signed_out_view(exc.message)
+        return expired_view(exc.message)
     except GatewayError as exc:
         return {"history_msg": Message(exc.message)}
     photo = await ctx.files.write(session["email"], item.image_file_name, content)

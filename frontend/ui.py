@@ -14,10 +14,11 @@ from typing import Any
 import gradio as gr
 
 from contracts import demo
-from frontend import handlers
+from frontend import handlers, scripts
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
+from frontend.sessions import COOKIE, SessionStore
 from frontend.style import CSS
 from frontend.text import CORRECT, WRONG, label_choices
 from frontend.updates import Message, Update, Updates
@@ -82,26 +83,38 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
     """The page's elements, inside the current `gr.Blocks`; returns those the handlers update, by name."""
     el: dict[str, Any] = {}
 
-    el["session"] = gr.State(None)
+    el["owner"] = gr.State(None)  # the email of who was signed in here: not a credential (see `wire`)
     el["last"] = gr.State(None)  # the prediction shown, for feedback
     el["history"] = gr.State(None)  # the History page shown
 
     gr.Markdown("# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.")
 
+    # The sign-in forms are read by the page's script (frontend.scripts), never sent as an event's inputs,
+    # so Gradio is told that they take typing.
     with gr.Column(visible=True) as el["signed_out"]:
         with gr.Tabs(selected=SIGN_IN_TAB) as el["auth_tabs"]:
             with gr.Tab("Sign in", id=SIGN_IN_TAB):
                 if demo_login:
                     gr.Markdown(DEMO_LOGIN, elem_id="demo-login")
-                el["email"] = gr.Textbox(label="Email", type="email")
-                el["password"] = gr.Textbox(label="Password", type="password")
+                el["email"] = gr.Textbox(
+                    label="Email", type="email", elem_id="sign-in-email", interactive=True
+                )
+                el["password"] = gr.Textbox(
+                    label="Password", type="password", elem_id="sign-in-password", interactive=True
+                )
                 sign_in_btn = gr.Button("Sign in", variant="primary")
             with gr.Tab("Register", id="register"):
-                el["reg_name"] = gr.Textbox(label="Name")
-                el["reg_email"] = gr.Textbox(label="Email", type="email")
-                el["reg_password"] = gr.Textbox(label="Password", type="password")
+                el["reg_name"] = gr.Textbox(label="Name", elem_id="register-name", interactive=True)
+                el["reg_email"] = gr.Textbox(
+                    label="Email", type="email", elem_id="register-email", interactive=True
+                )
+                el["reg_password"] = gr.Textbox(
+                    label="Password", type="password", elem_id="register-password", interactive=True
+                )
                 register_btn = gr.Button("Create account", variant="primary")
         el["auth_msg"] = _message_line("Sign-in message")
+        # what the page's sign-in request answered, for the event that follows it (never a password)
+        el["auth_note"] = gr.Textbox(visible=False, label="Sign-in answer")
 
     with gr.Column(visible=False) as el["signed_in"]:
         with gr.Row(equal_height=True):
@@ -191,6 +204,7 @@ def build_demo(
     client: GatewayClient,
     labels: list[str],
     examples: list[Path],
+    store: SessionStore,
     *,
     demo_login: bool = False,
     files: ImageFiles | None = None,
@@ -202,16 +216,54 @@ def build_demo(
         el, c = layout(labels, examples, demo_login)
         outputs = list(el.values())  # every event may update any element (an expired session resets all)
 
-        def wire(fn: Callable[..., Awaitable[Updates] | Updates]) -> Callable[..., Awaitable[dict[Any, Any]]]:
-            async def run(*args: Any) -> dict[Any, Any]:
-                result = fn(*args)
-                if not isinstance(result, dict):
-                    result = await result
-                return to_gradio(el, result)
+        def finish(updates: Updates, session_id: str | None) -> dict[Any, Any]:
+            if updates.pop(handlers.SESSION_ENDED, False):
+                store.end(session_id)
+            return to_gradio(el, updates)
+
+        def wire(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
+            """fn(session, *inputs), the session found from the request's cookie, never from the tab's state:
+            a client that knows this tab's session hash but not the cookie is signed out. `owner` (the first
+            input) only tells an expired session from none."""
+
+            async def run(request: gr.Request, owner: Any, *args: Any) -> dict[Any, Any]:
+                session_id = request.cookies.get(COOKIE)
+                session = store.get(session_id)
+                if session is None:
+                    updates = (
+                        handlers.expired_view()
+                        if owner
+                        else handlers.signed_out_view("Please sign in first.")
+                    )
+                else:
+                    updates = await fn(session.as_dict(), *args)
+                return finish(updates, session_id)
 
             return run
 
-        session, last, history = el["session"], el["last"], el["history"]
+        def plain(fn: Callable[..., Updates]) -> Callable[..., Awaitable[dict[Any, Any]]]:
+            async def run(*args: Any) -> dict[Any, Any]:
+                return to_gradio(el, fn(*args))
+
+            return run
+
+        async def resume(request: gr.Request, owner: Any, note: Any = None) -> dict[Any, Any]:
+            """On load (a reload keeps the session) and after the page's sign-in request."""
+            session = store.get(request.cookies.get(COOKIE))
+            found = session.as_dict() if session else None
+            if note is None:  # page load
+                # (an update to name at least one element: Gradio reads an empty dict as one value)
+                return to_gradio(el, handlers.open_session(found, owner) if found else {"auth_note": ""})
+            return to_gradio(el, handlers.after_auth(found, owner, note))
+
+        async def signed_in(request: gr.Request, note: Any, owner: Any) -> dict[Any, Any]:
+            return await resume(request, owner, note or "")
+
+        async def signed_out(request: gr.Request, owner: Any, note: Any) -> dict[Any, Any]:
+            store.end(request.cookies.get(COOKIE))
+            return to_gradio(el, handlers.sign_out())
+
+        owner, last, history = el["owner"], el["last"], el["history"]
         feedback_inputs = [el["verdict"], el["right_label"], el["comment"]]
         # Every event may update any element, so none dims the whole page while it runs: each shows its
         # progress on the element it is about, or none.
@@ -220,27 +272,31 @@ def build_demo(
         def progress_on(*components: Any) -> dict[str, Any]:
             return {"outputs": outputs, "show_progress": "minimal", "show_progress_on": list(components)}
 
+        demo.load(resume, inputs=owner, api_visibility="private", **common)
+        auth_inputs = [el["auth_note"], owner]
         gr.on(
             [c.sign_in.click, el["email"].submit, el["password"].submit],
-            wire(lambda e, p: handlers.sign_in(client, e, p)),
-            inputs=[el["email"], el["password"]],
-            api_name="sign_in",
+            signed_in,
+            inputs=auth_inputs,
+            js=scripts.SIGN_IN,
+            api_name="session",
             **progress_on(el["auth_msg"]),
         )
         gr.on(
             [c.register.click, el["reg_password"].submit],
-            wire(lambda n, e, p: handlers.register(client, n, e, p)),
-            inputs=[el["reg_name"], el["reg_email"], el["reg_password"]],
-            api_name="register",
+            signed_in,
+            inputs=auth_inputs,
+            js=scripts.REGISTER,
+            api_visibility="private",
             **progress_on(el["auth_msg"]),
         )
-        c.sign_out.click(wire(handlers.sign_out), api_name="sign_out", **common)
+        c.sign_out.click(signed_out, inputs=auth_inputs, js=scripts.SIGN_OUT, api_name="sign_out", **common)
 
         def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
-            return wire(lambda state, payload: fn(client, state, uploaded_file(payload)))
+            return wire(lambda session, payload: fn(client, session, uploaded_file(payload)))
 
         classify_events = {
-            "inputs": [session, el["upload"]],
+            "inputs": [owner, el["upload"]],
             **progress_on(el["result"]),
             "preprocess": False,  # the original file, see uploaded_file
         }
@@ -253,53 +309,60 @@ def build_demo(
             trigger_mode="always_last",
             **classify_events,
         )
-        el["upload"].clear(wire(handlers.cleared_results), api_visibility="private", **common)
+        el["upload"].clear(plain(handlers.cleared_results), api_visibility="private", **common)
         if c.examples is not None:
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )
         # `input`, not `change`: a person's choice, not the reset after sending (it would hide the thanks)
         el["verdict"].input(
-            wire(handlers.on_verdict), inputs=el["verdict"], api_visibility="private", **common
+            plain(handlers.on_verdict), inputs=el["verdict"], api_visibility="private", **common
         )
+
+        async def feedback(session: dict[str, Any], shown: Any, v: Any, label: Any, text: Any) -> Updates:
+            return await handlers.send_feedback(ctx, session, shown, v, label, text)
+
         c.send.click(
-            wire(lambda s, shown, v, label, text: handlers.send_feedback(ctx, s, shown, v, label, text)),
-            inputs=[session, last, *feedback_inputs],
+            wire(feedback),
+            inputs=[owner, last, *feedback_inputs],
             api_name="send_feedback",
             **progress_on(el["feedback_msg"]),
         )
         gr.on(
             [c.refresh.click, c.feedback_tab.select],
             wire(lambda s: handlers.load_feedback(ctx, s)),
-            inputs=session,
+            inputs=owner,
             api_name="my_feedback",
             **progress_on(el["feedback_table"]),
         )
         c.history_tab.select(
             wire(lambda s: handlers.load_history(ctx, s)),
-            inputs=session,
+            inputs=owner,
             api_name="history",
             **progress_on(el["history_gallery"]),
         )
         el["newer_btn"].click(
             wire(lambda s, h: handlers.history_newer(ctx, s, h)),
-            inputs=[session, history],
+            inputs=[owner, history],
             api_name="history_newer",
             **progress_on(el["history_gallery"]),
         )
         el["older_btn"].click(
             wire(lambda s, h: handlers.history_older(ctx, s, h)),
-            inputs=[session, history],
+            inputs=[owner, history],
             api_name="history_older",
             **progress_on(el["history_gallery"]),
         )
 
-        async def reopen_selected(state: Any, page: Any, evt: gr.SelectData) -> dict[Any, Any]:
-            return to_gradio(el, await handlers.reopen(ctx, state, page, evt.index))
+        async def reopen_selected(
+            request: gr.Request, who: Any, page: Any, evt: gr.SelectData
+        ) -> dict[Any, Any]:
+            reopen = wire(lambda s, p: handlers.reopen(ctx, s, p, evt.index))
+            return await reopen(request, who, page)
 
         el["history_gallery"].select(
             reopen_selected,
-            inputs=[session, history],
+            inputs=[owner, history],
             api_visibility="private",
             **progress_on(el["history_gallery"]),
         )

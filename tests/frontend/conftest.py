@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -12,15 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from gradio_client import Client
 from playwright.sync_api import Browser, sync_playwright
 
+from frontend.app import create_app
 from frontend.assets import make_examples
+from frontend.config import Settings
 from frontend.gateway_client import GatewayClient
-from frontend.ui import CSS, build_demo
+from frontend.sessions import COOKIE
 from stack.commands import frontend_command, gateway_command
 from stack.procs import LOCAL, Service, free_port, http_ok
-from tests.frontend.fake_gateway import FakeState, create_app
+from tests.frontend.fake_gateway import FakeState
+from tests.frontend.fake_gateway import create_app as create_fake
 
 UNCHANGED = object()
 
@@ -33,6 +39,21 @@ def outputs(client: Client, api_name: str, *args: Any) -> dict[str, Any]:
     values = result if isinstance(result, tuple) else (result,)
     assert len(values) == len(names)
     return {name: _value(value) for name, value in zip(names, values, strict=True)}
+
+
+def page_auth(client: Client, route: str, **fields: str | None) -> dict[str, Any]:
+    """What the page's sign-in script does: POST /auth/<route> (sign-in, register, sign-out) with this
+    client's cookie, keep the cookie it sets, then run the Gradio event that follows; returns its outputs."""
+    headers = {"Cookie": client.headers["Cookie"]} if "Cookie" in client.headers else {}
+    response = httpx.post(f"{client.src.rstrip('/')}/auth/{route}", json=fields, headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    cookie = response.cookies.get(COOKIE)
+    if cookie:
+        client.headers["Cookie"] = f"{COOKIE}={cookie}"
+    elif route == "sign-out":
+        client.headers.pop("Cookie", None)
+    message = response.json()["message"]
+    return outputs(client, "/sign_out" if route == "sign-out" else "/session", message)
 
 
 def _value(value: Any) -> Any:
@@ -75,20 +96,33 @@ def example_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def fake_frontend(example_photos: list[Path]) -> Iterator[FakeFrontend]:
     """The real page, launched in this process, talking to an in-memory fake gateway."""
     state = FakeState()
-    gateway = GatewayClient("http://fake-gateway", transport=httpx.ASGITransport(app=create_app(state)))
-    demo = build_demo(gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos, demo_login=True)
-    demo.queue(default_concurrency_limit=8)
+    gateway = GatewayClient("http://fake-gateway", transport=httpx.ASGITransport(app=create_fake(state)))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    settings = Settings(gradio_server_port=port, frontend_concurrency=8, demo_login_hint=True)
+    app = create_app(settings, gateway, ["tabby", "tiger_cat", "Egyptian_cat"], example_photos)
+    server = uvicorn.Server(uvicorn.Config(app, host=LOCAL, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
     try:
-        yield FakeFrontend(f"http://127.0.0.1:{port}/", state)
+        yield FakeFrontend(f"http://{LOCAL}:{port}/", state)
     finally:
-        demo.close()
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 # --- the real thing: serving (tiny model) + gateway + `python -m frontend`, each a process ---
 
 LIVE_MAX_UPLOAD_BYTES = 1_000_000
+LIVE_PROXY_SECRET = "frontend-tests-proxy-" + "p" * 24  # given to both, as `make run` does
+LIVE_FAILURES_PER_IP = 5
+LIVE_PAGE_ENV = {  # bounds small enough for the tests of them to be quick
+    "HTTP_HEADER_TIMEOUT_SECONDS": "2",
+    "HTTP_MAX_CONNECTIONS": "40",
+    "FRONTEND_MAX_FILE_MB": "2",
+    "FRONTEND_CACHE_SECONDS": "15",
+}
 
 
 @dataclass
@@ -112,8 +146,14 @@ def live_frontend(
 ) -> Iterator[tuple[Service, str]]:
     """`python -m frontend`, started before the model server so that both warm up at once."""
     port = free_port()
-    command = frontend_command(port, gateway_url=f"http://{LOCAL}:{live_gateway_port}")
-    log = tmp_path_factory.mktemp("frontend-live") / "frontend.log"
+    folder = tmp_path_factory.mktemp("frontend-live")
+    command = frontend_command(
+        port,
+        gateway_url=f"http://{LOCAL}:{live_gateway_port}",
+        proxy_secret=LIVE_PROXY_SECRET,
+        env={**LIVE_PAGE_ENV, "FRONTEND_WORK_DIR": str(folder)},
+    )
+    log = folder / "frontend.log"
     service = Service(command.args, log, command.env, name="frontend")
     try:
         yield service, f"http://{LOCAL}:{port}/"
@@ -158,8 +198,11 @@ def live_gateway(
         database_url=f"sqlite+aiosqlite:///{folder / 'gw.db'}",
         upload_dir=folder / "uploads",
         secret_key="frontend-tests-" + "x" * 32,
+        proxy_secret=LIVE_PROXY_SECRET,
         env={
             "MAX_UPLOAD_BYTES": str(LIVE_MAX_UPLOAD_BYTES),
+            "LOGIN_FAILURES_PER_IP": str(LIVE_FAILURES_PER_IP),
+            "LOGIN_FAILURES_PER_ACCOUNT": "1000",
             "SIGNUPS_PER_IP": "1000",  # every test registers its own users from 127.0.0.1
         },
     )

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page
 
+from frontend.sessions import COOKIE
 from tests.frontend.conftest import CHROMIUM, NO_CHROMIUM, LiveStack
 
 TIMEOUT_MS = 60_000  # a prediction on a busy 2-core machine
@@ -186,3 +187,36 @@ def test_history_on_the_real_gateway(
     older = next(p for p in predictions if p["original_file_name"] == photos[0].name)
     assert row["prediction_id"] == older["prediction_id"]
     assert row["image_file_name"] == older["image_file_name"]
+
+
+def test_a_reload_keeps_the_session_out_of_scripts_reach(
+    browser: Browser, live_stack: LiveStack, account: tuple[str, str], test_output_dir: Path
+) -> None:
+    """Issue 22 item 4 within issue 21's rules: a reload stays signed in, the session is an HttpOnly
+    SameSite=Strict cookie no script can read, the browser keeps no password, and signing out ends it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, live_stack.frontend_url, *account)
+        page.reload()
+        page.get_by_text("Signed in as").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("session until").wait_for(timeout=TIMEOUT_MS)  # its end is shown
+        assert not page.get_by_role("button", name="Sign in").is_visible()
+        screenshot(page, test_output_dir / "frontend-reload-keeps-session.png")
+
+        (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
+        assert cookie["httpOnly"]
+        assert cookie["sameSite"] == "Strict"
+        assert COOKIE not in page.evaluate("document.cookie")
+        kept = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+        assert account[1] not in kept
+        assert not cookie["value"].startswith("eyJ")  # a random id, not the token
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_text("You are signed out.").wait_for(timeout=TIMEOUT_MS)
+        page.reload()
+        page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+        assert not page.get_by_text("Signed in as").is_visible()
+        assert all(c["name"] != COOKIE for c in context.cookies())
+    finally:
+        context.close()

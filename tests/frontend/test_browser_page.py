@@ -267,3 +267,23 @@ def test_an_example_classifies_and_removing_the_file_clears(
     page.locator("#upload").get_by_role("button", name="Clear").click()
     expect(page.get_by_text("Model fake version 3")).to_be_hidden()
     expect(page.locator("#photo")).to_be_hidden()
+
+
+def test_signing_in_again_after_expiry_keeps_the_page(
+    page: Page, fake_frontend: FakeFrontend, tmp_path: Path, test_output_dir: Path
+) -> None:
+    email = register(page, fake_frontend.url, "Eve")
+    classify(page, a_photo(tmp_path, "kept.png"))
+    page.get_by_label("Comment (optional)").fill("typed before it expired")
+    fake_frontend.state.expire_all_tokens()
+    page.get_by_role("tab", name="My feedback").click()
+    page.get_by_text("Your session has expired. Please sign in again.").wait_for()
+    page.screenshot(path=test_output_dir / "frontend-session-expired.png", full_page=True)
+    page.get_by_label("Email").filter(visible=True).fill(email)
+    page.get_by_label("Password").filter(visible=True).fill("pw-12345")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as Eve").wait_for()
+    page.get_by_role("tab", name="Classify").click()
+    expect(page.get_by_text("Model fake version 3")).to_be_visible()  # the answer shown before
+    expect(page.get_by_label("Comment (optional)")).to_have_value("typed before it expired")
+    page.screenshot(path=test_output_dir / "frontend-signed-in-again-page-kept.png", full_page=True)

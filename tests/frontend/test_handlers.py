@@ -17,6 +17,7 @@ from frontend import handlers
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import PageContext
 from frontend.images import ImageFiles
+from frontend.sessions import SessionStore
 from frontend.updates import Message, Update
 from tests.frontend.fake_gateway import FakeState, create_app
 
@@ -34,9 +35,11 @@ async def ctx(state: FakeState, tmp_path: Path) -> AsyncIterator[PageContext]:
 
 
 async def signed_in(ctx: PageContext, name: str = "Ann", email: str = "ann@example.com") -> dict[str, Any]:
-    out = await handlers.register(ctx.client, name, email, "pw-123")
-    assert out["auth_msg"] == Message()
-    return out["session"]
+    """The session `frontend.auth` opens (the handlers get it from the request's cookie)."""
+    await ctx.client.register(name, email, "pw-123")
+    token = await ctx.client.login(email, "pw-123")
+    _id, session = SessionStore(3600, 10).create(token, name, email)
+    return session.as_dict()
 
 
 def photo(folder: Path, name: str = "cat.png", colour: tuple[int, int, int] = (200, 120, 40)) -> Path:
@@ -54,32 +57,42 @@ def visible(value: Any) -> bool:
     return bool(value.props["visible"])
 
 
-async def test_register_opens_session_on_classify_tab(ctx: PageContext) -> None:
-    out = await handlers.register(ctx.client, " Ann ", "ann@example.com", "pw-123")
-    assert out["who"] == "Signed in as **Ann** `ann@example.com`"
+async def test_a_new_session_opens_on_the_classify_tab(ctx: PageContext) -> None:
+    session = await signed_in(ctx)
+    out = handlers.after_auth(session, None, "")
+    assert out["who"].startswith("Signed in as **Ann** `ann@example.com` · session until ")
     assert out["tabs"] == Update({"selected": "classify"})  # not the tab the previous person left open
     assert visible(out["signed_in"])
     assert not visible(out["signed_out"])
     assert out["reg_password"] == ""
-    assert "token" in out["session"]
+    assert out["password"] == ""
+    assert out["owner"] == "ann@example.com"
+    assert "token" not in repr(out)
+    assert session["token"] not in repr(out)
 
 
-async def test_sign_in_messages(ctx: PageContext) -> None:
-    await signed_in(ctx)
-    assert (await handlers.sign_in(ctx.client, "", ""))["auth_msg"] == Message(
-        "Enter your email and password."
-    )
-    wrong = await handlers.sign_in(ctx.client, "ann@example.com", "nope")
-    assert wrong == {"auth_msg": Message("Wrong email or password.")}
-    good = await handlers.sign_in(ctx.client, "ann@example.com", "pw-123")
-    assert good["password"] == ""
-    assert good["tabs"] == Update({"selected": "classify"})
+async def test_the_same_person_again_keeps_the_page(ctx: PageContext) -> None:
+    session = await signed_in(ctx)
+    again = handlers.after_auth(session, "ann@example.com", "")
+    assert "tabs" not in again
+    assert "result" not in again
+    assert "history" not in again
+    other = handlers.after_auth(session, "someone@example.com", "")
+    assert other["result"] is None
+    assert other["tabs"] == Update({"selected": "classify"})
+
+
+def test_a_failed_sign_in_says_why() -> None:
+    assert handlers.after_auth(None, None, "Wrong email or password.") == {
+        "auth_msg": Message("Wrong email or password."),
+        "password": "",
+    }
 
 
 def test_signed_out_is_not_an_error() -> None:
     out = handlers.sign_out()
     assert out["auth_msg"] == Message("You are signed out.", "info")
-    assert out["session"] is None
+    assert out["owner"] is None
     assert not visible(out["signed_in"])
 
 
@@ -229,7 +242,9 @@ async def test_expired_session_goes_back_to_sign_in(ctx: PageContext, state: Fak
         await handlers.load_feedback(ctx, session),
     ):
         assert out["auth_msg"] == Message("Your session has expired. Please sign in again.")
-        assert out["session"] is None
+        assert out[handlers.SESSION_ENDED] is True  # frontend.ui then ends the page's session
+        assert "result" not in out
+        assert "history" not in out
 
 
 async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp_path: Path) -> None:
@@ -242,8 +257,9 @@ async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp
     returned = [
         handlers.sign_out(),
         handlers.on_verdict("Wrong"),
-        await handlers.sign_in(ctx.client, "ann@example.com", "pw-123"),
-        await handlers.register(ctx.client, "Zed", "zed@example.com", "pw"),
+        handlers.after_auth(session, None, ""),
+        handlers.after_auth(None, None, "Wrong email or password."),
+        {k: v for k, v in handlers.expired_view().items() if k != handlers.SESSION_ENDED},
         await handlers.send_feedback(ctx, session, shown, "Correct", None, ""),
         await handlers.load_feedback(ctx, session),
         await handlers.load_history(ctx, session),

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 
 from frontend.text import model_line, readable
-from tests.frontend.conftest import FakeFrontend, feedback_rows, outputs, top_labels
+from tests.frontend.conftest import UNCHANGED, FakeFrontend, feedback_rows, outputs, page_auth, top_labels
 from tests.frontend.fake_gateway import TOP5
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # inside Gradio's queue
@@ -23,12 +24,12 @@ MESSAGE = "Sign-in message"
 
 
 def register(client: Client, name: str, email: str, password: str = "pw-123") -> dict[str, Any]:
-    return outputs(client, "/register", name, email, password)
+    return page_auth(client, "register", name=name, email=email, password=password)
 
 
 def test_register_signs_in(fake_frontend: FakeFrontend) -> None:
     out = register(fake_frontend.client(), "Ann", "ann@example.com")
-    assert out[SIGNED_IN] == "Signed in as **Ann** `ann@example.com`"
+    assert out[SIGNED_IN].startswith("Signed in as **Ann** `ann@example.com`")
     assert out[MESSAGE] == ""
     assert out["Password"] == ""  # the typed password is cleared
 
@@ -36,13 +37,13 @@ def test_register_signs_in(fake_frontend: FakeFrontend) -> None:
 def test_sign_in_and_wrong_password(fake_frontend: FakeFrontend) -> None:
     register(fake_frontend.client(), "Cy", "cy@example.com", "right")
     client = fake_frontend.client()
-    wrong = outputs(client, "/sign_in", "cy@example.com", "wrong")
+    wrong = page_auth(client, "sign-in", email="cy@example.com", password="wrong")
     assert wrong[MESSAGE] == "Wrong email or password."
     assert "Cy" not in str(wrong[SIGNED_IN])
-    empty = outputs(client, "/sign_in", "", "")
+    empty = page_auth(client, "sign-in", email="", password="")
     assert empty[MESSAGE] == "Enter your email and password."
-    good = outputs(client, "/sign_in", "cy@example.com", "right")
-    assert good[SIGNED_IN] == "Signed in as **Cy** `cy@example.com`"
+    good = page_auth(client, "sign-in", email="cy@example.com", password="right")
+    assert good[SIGNED_IN].startswith("Signed in as **Cy** `cy@example.com`")
 
 
 def test_email_taken(fake_frontend: FakeFrontend) -> None:
@@ -52,9 +53,10 @@ def test_email_taken(fake_frontend: FakeFrontend) -> None:
 
 
 def test_classify_needs_sign_in(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
-    out = outputs(fake_frontend.client(), "/classify", handle_file(str(example_photos[0])))
+    with pytest.raises(httpx.HTTPStatusError, match="401"):  # not even the upload is taken
+        outputs(fake_frontend.client(), "/classify", handle_file(str(example_photos[0])))
+    out = outputs(fake_frontend.client(), "/classify", None)
     assert out[MESSAGE] == "Please sign in first."
-    assert out["Top 5 labels"] in ({}, None)
 
 
 def test_classify_without_photo_says_what_to_do(fake_frontend: FakeFrontend) -> None:
@@ -157,23 +159,48 @@ def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list
     ]
 
 
-def test_session_expired_goes_back_to_sign_in(
+def test_session_expired_then_signing_in_again_keeps_the_page(
     fake_frontend: FakeFrontend, example_photos: list[Path]
 ) -> None:
+    """Issue 22 item 4: an expired session shows the sign-in form; the same person signing in again finds
+    the page as it was, and the next call needs the new session (the old one is ended)."""
     client = fake_frontend.client()
     register(client, "Jo", "jo@example.com")
+    shown = outputs(client, "/classify", handle_file(str(example_photos[0])))
+    assert top_labels(shown["Top 5 labels"])
     fake_frontend.state.expire_all_tokens()
     out = outputs(client, "/classify", handle_file(str(example_photos[0])))
     assert out[MESSAGE] == "Your session has expired. Please sign in again."
-    assert out[SIGNED_IN] == ""
-    # the session state is gone too: the next call asks to sign in instead of reusing the old token
-    assert outputs(client, "/my_feedback")[MESSAGE] == "Please sign in first."
+    assert out["Top 5 labels"] is UNCHANGED  # the answer shown stays
+    assert outputs(client, "/my_feedback")[MESSAGE] == "Your session has expired. Please sign in again."
+    again = page_auth(client, "sign-in", email="jo@example.com", password="pw-123")
+    assert again[SIGNED_IN].startswith("Signed in as **Jo**")
+    assert again[MESSAGE] == ""
+    assert again["Top 5 labels"] is UNCHANGED
+    assert again["Classify message"] is UNCHANGED
+    # the feedback form still works on the prediction shown before the session expired
+    sent = outputs(client, "/send_feedback", "Correct", None, "after signing in again")
+    assert sent["Feedback message"] == "Thank you, your feedback is saved."
+
+
+def test_another_person_signing_in_after_expiry_starts_afresh(
+    fake_frontend: FakeFrontend, example_photos: list[Path]
+) -> None:
+    client = fake_frontend.client()
+    register(fake_frontend.client(), "Max", "max@example.com")
+    register(client, "Ned", "ned@example.com")
+    outputs(client, "/classify", handle_file(str(example_photos[0])))
+    fake_frontend.state.expire_all_tokens()
+    outputs(client, "/my_feedback")
+    other = page_auth(client, "sign-in", email="max@example.com", password="pw-123")
+    assert other[SIGNED_IN].startswith("Signed in as **Max**")
+    assert other["Top 5 labels"] in ({}, None)
 
 
 def test_sign_out(fake_frontend: FakeFrontend) -> None:
     client = fake_frontend.client()
     register(client, "Kim", "kim@example.com")
-    out = outputs(client, "/sign_out")
+    out = page_auth(client, "sign-out")
     assert out[MESSAGE] == "You are signed out."  # in the neutral colour: see test_handlers
     assert out[SIGNED_IN] == ""
     assert outputs(client, "/my_feedback")[MESSAGE] == "Please sign in first."
