@@ -119,11 +119,14 @@ bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gR
 	$(PY) -m loadtest.bench --serving-only $(if $(QUICK),--quick)
 
 # ---- deploy: docker compose with tensorflow/serving replicas, Kubernetes manifests (deploy/README.md) ----
-# OPENVINO=1: the serving replicas on OpenVINO Model Server (the override file), for up, scale and logs
-COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml)
+# OPENVINO=1: the serving replicas on OpenVINO Model Server (the override file), for up, scale and logs;
+# SERVING=embedded: on the project's own model server (python -m serving, deploy/docker-compose.embedded.yml)
+SERVING ?=
+COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml) \
+	$(if $(filter embedded,$(SERVING)),-f deploy/docker-compose.embedded.yml)
 KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
 N ?= 2
-.PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino
+.PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino local-engine local-engine-stop test-containers
 
 up:  ## docker compose: build, export the model once, start db, serving replicas, gateway, frontend
 	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
@@ -133,14 +136,24 @@ up:  ## docker compose: build, export the model once, start db, serving replicas
 up-openvino:  ## docker compose as `make up`, the serving replicas on OpenVINO Model Server (= make up OPENVINO=1)
 	@$(MAKE) --no-print-directory up OPENVINO=1
 
-down:  ## docker compose: stop and remove the containers (volumes are kept)
-	$(COMPOSE) down
+down:  ## docker compose: stop and remove the containers (VOLUMES=1: the volumes too: database, uploads, models)
+	$(COMPOSE) down --remove-orphans $(if $(VOLUMES),--volumes)
 
 scale:  ## docker compose: run N serving replicas, e.g. make scale N=3 (OPENVINO=1 for the OVMS variant)
 	$(COMPOSE) up --detach --no-deps --no-recreate --scale serving=$(N) serving
 
 logs:  ## docker compose: follow every service's log
 	$(COMPOSE) logs --follow --tail=100
+
+# A Docker engine for tests and CI on a Debian machine without one (root): deploy/local-engine/README.md
+local-engine:  ## start a local Docker engine + offline base images where none answers; prints export lines
+	@deploy/local-engine/local-engine.sh start
+
+local-engine-stop:  ## stop the engine `make local-engine` started (its images stay in var/local-engine)
+	@deploy/local-engine/local-engine.sh stop
+
+test-containers: install  ## the container suite (tests/containers) on a real engine, local one if none answers
+	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
 k8s-render:  ## print the Kubernetes manifests of deploy/k8s (kubectl's kustomize)
 	@$(KUBECTL) kustomize --load-restrictor LoadRestrictionsNone deploy/k8s

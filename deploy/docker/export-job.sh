@@ -5,6 +5,8 @@
 # Keras's download. When neither works it exports efficientnet-lite0 (weights bundled in a package)
 # and exits 3 with a message: serving's models config and the gateway name one model (MODEL), so the
 # switch to the fallback is one line in deploy/.env rather than a silent change of model.
+# AUTO_DECIDE=1 (the embedded server's compose file): after each export, make the embedded server's
+# `--runtime auto` decision once and cache it next to the version, for every replica to read.
 set -eu
 
 models_dir=${MODELS_DIR:-/models}
@@ -22,6 +24,10 @@ has_version() {
 export_model() {
     echo "export-job: exporting $* into $models_dir"
     python -m export_model --out "$models_dir" --model "$@"
+    if [ "${AUTO_DECIDE:-0}" = 1 ]; then
+        echo "export-job: deciding the embedded server's runtime for the newest version of $1"
+        python -m serving.auto_decide --version-dir "$models_dir/$1"
+    fi
 }
 
 if [ "${EXPORT_NEW_VERSION:-0}" = 1 ]; then

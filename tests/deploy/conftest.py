@@ -29,6 +29,7 @@ TEST_SECRETS = {
     "POSTGRES_PASSWORD": "pw4test",
     "ADMIN_PASSWORD": "adm1n-pass-4-test",
     "METRICS_TOKEN": "fedcba9876543210" * 4,
+    "PROXY_SECRET": "a1b2c3d4e5f60718" * 4,
 }
 
 
