@@ -50,7 +50,7 @@ test: install  ## run every test (set TEST_DATABASE_URL to also run them on Post
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install  ## the tests not marked slow
-	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow and not containers" $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check, then mypy (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
@@ -122,14 +122,16 @@ bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gR
 # OPENVINO=1: the serving replicas on OpenVINO Model Server (the override file), for up, scale and logs;
 # SERVING=embedded: on the project's own model server (python -m serving, deploy/docker-compose.embedded.yml)
 SERVING ?=
-COMPOSE := docker compose -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml) \
+# ENV_FILE: the compose variables (the container suite passes its own; COMPOSE_PROJECT_NAME names the project)
+ENV_FILE ?= deploy/.env
+COMPOSE := docker compose --env-file $(ENV_FILE) -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml) \
 	$(if $(filter embedded,$(SERVING)),-f deploy/docker-compose.embedded.yml)
 KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
 N ?= 2
 .PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino local-engine local-engine-stop test-containers
 
 up:  ## docker compose: build, export the model once, start db, serving replicas, gateway, frontend
-	@test -f deploy/.env || { echo "deploy/.env is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
+	@test -f $(ENV_FILE) || { echo "$(ENV_FILE) is missing: cp deploy/.env.example deploy/.env, then set its secrets"; exit 1; }
 	$(COMPOSE) up --build --detach
 	@echo "Web page: http://localhost:$${FRONTEND_PORT:-7860}  API: http://localhost:$${GATEWAY_PORT:-8000}/docs  (make logs follows them)"
 

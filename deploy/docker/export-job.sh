@@ -21,13 +21,33 @@ has_version() {
     return 1
 }
 
+next_version() {
+    last=0
+    for folder in "$models_dir/$1"/*/; do
+        name=$(basename "$folder")
+        case $name in *[!0-9]*) continue ;; esac
+        [ "$name" -gt "$last" ] && last=$name
+    done
+    echo $((last + 1))
+}
+
 export_model() {
-    echo "export-job: exporting $* into $models_dir"
-    python -m export_model --out "$models_dir" --model "$@"
-    if [ "${AUTO_DECIDE:-0}" = 1 ]; then
-        echo "export-job: deciding the embedded server's runtime for the newest version of $1"
-        python -m serving.auto_decide --version-dir "$models_dir/$1"
+    if [ "${AUTO_DECIDE:-0}" != 1 ]; then
+        echo "export-job: exporting $* into $models_dir"
+        python -m export_model --out "$models_dir" --model "$@"
+        return
     fi
+    # export and decide in a staging folder, then move the finished version in with one rename: a replica
+    # never sees a version whose decision is not cached yet (it would make its own, in its memory limit)
+    version=$(next_version "$1")
+    staging="$models_dir/.staging"
+    rm -rf "$staging"
+    echo "export-job: exporting $* as version $version, then deciding the embedded server's runtime"
+    python -m export_model --out "$staging" --version "$version" --model "$@"
+    python -m serving.auto_decide --version-dir "$staging/$1/$version"
+    mkdir -p "$models_dir/$1"
+    mv "$staging/$1/$version" "$models_dir/$1/$version"
+    rm -rf "$staging"
 }
 
 if [ "${EXPORT_NEW_VERSION:-0}" = 1 ]; then
