@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,13 +39,15 @@ MULTIPART_OVERHEAD = 64 * 1024
 LIMITER_RETRY_S = 5
 # SQLite's SQLITE_FULL and PostgreSQL's disk_full (53100), as the drivers word them.
 DISK_FULL_SIGNS = ("database or disk is full", "No space left on device", "DiskFullError")
-# What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors).
+# What a database that is down, unreachable or overloaded raises (asyncpg's connect errors are OSErrors;
+# a stopped compose or k8s database also loses its DNS name: socket.gaierror).
 DB_UNAVAILABLE = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
     ConnectionError,
     TimeoutError,
+    socket.gaierror,
 )
 
 

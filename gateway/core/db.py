@@ -21,6 +21,7 @@ from gateway.core.config import Settings
 log = logging.getLogger("gateway.db")
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 5
 PRIVATE = 0o600
 
 
@@ -66,7 +67,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=settings.db_pool_size, pool_pre_ping=True, pool_timeout=10)
+    # a database whose address no longer answers (a stopped container) fails a connect in seconds, not after
+    # asyncpg's 60 s: requests get their 503 while it is down
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

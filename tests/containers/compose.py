@@ -131,7 +131,7 @@ class Stack:
         return self.docker("exec", container, "python", "-c", code).stdout
 
     def replica_predictions(self, container: str) -> float:
-        """Predict requests this serving replica counted itself (its Prometheus counter)."""
+        """gRPC requests (predictions, model status) this serving replica counted itself (its Prometheus counter)."""
         text = self.exec_python(
             container,
             "import urllib.request; print(urllib.request.urlopen("
@@ -139,7 +139,7 @@ class Stack:
         )
         total = 0.0
         for line in text.splitlines():
-            if line.startswith("tensorflow_serving_request_count_total{") and 'api="predict"' in line:
+            if line.startswith("tensorflow_serving_request_count_total{") and 'api="grpc"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 

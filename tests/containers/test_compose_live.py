@@ -179,8 +179,9 @@ def test_stopping_the_gateway_answers_every_request_in_flight(stack: Stack, toke
     sent_before = [o for o in load.outcomes if o.sent < stop_started]
     assert len(sent_before) >= 24
     assert [o for o in sent_before if o.status != 200] == [], load.statuses()
-    # requests sent once the gateway closed its port get the proxy's 502, never a cut connection (status 0)
-    assert [o for o in load.outcomes if o.status not in (200, 502)] == [], load.statuses()
+    # requests sent once the gateway closed its port get the proxy's 502 (refused) or 504 (its address gone),
+    # never a cut connection (status 0)
+    assert [o for o in load.outcomes if o.status not in (200, 502, 504)] == [], load.statuses()
     stack.compose("start", "gateway")
     stack.wait_healthy("gateway", 1)
     stack.wait_serving_through_proxy(token)
@@ -203,7 +204,7 @@ def test_a_database_restart_gives_503_then_service_with_every_acknowledged_predi
             time.sleep(0.5)
         load.wait_for(10)
     statuses = load.statuses()
-    assert set(statuses) <= {200, 503}, statuses
+    assert set(statuses) <= {200, 503}, [(o.status, o.detail) for o in load.failures() if o.status != 503]
     assert statuses[503] > 0, "the outage went unnoticed"
     acknowledged = {o.prediction_id for o in load.outcomes if o.status == 200}
     assert None not in acknowledged

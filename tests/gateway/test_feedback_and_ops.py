@@ -142,3 +142,15 @@ async def test_database_down_is_503_not_a_crash(
             assert response.json() == {"detail": "The database is unavailable; try again later."}
     finally:
         await context.__aexit__(None, None, None)
+
+
+async def test_a_database_name_that_no_longer_resolves_is_503(
+    gateway_settings, fake: FakeServing, tmp_path
+) -> None:
+    """A stopped compose database loses its DNS name: asyncpg raises socket.gaierror, not a ConnectionError."""
+    url = "postgresql+asyncpg://postgres@no-such-database-host.invalid:5432/nothing"
+    settings = gateway_settings(serving_target=fake.target, database_url=url)
+    async with running_gateway(settings) as gw:
+        response = await gw.client.post("/login", data={"username": "admin@example.com", "password": "admin"})
+        assert response.status_code == 503, response.text
+        assert response.json() == {"detail": "The database is unavailable; try again later."}
