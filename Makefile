@@ -124,8 +124,8 @@ bench-serving: install  ## ResNet50 images/s in process (batch 1, 8) and over gR
 SERVING ?=
 # ENV_FILE: the compose variables (the container suite passes its own; COMPOSE_PROJECT_NAME names the project)
 ENV_FILE ?= deploy/.env
-COMPOSE := docker compose --env-file $(ENV_FILE) -f deploy/docker-compose.yml $(if $(OPENVINO),-f deploy/docker-compose.openvino.yml) \
-	$(if $(filter embedded,$(SERVING)),-f deploy/docker-compose.embedded.yml)
+COMPOSE := $(strip docker compose --env-file $(ENV_FILE) -f deploy/docker-compose.yml \
+	$(if $(OPENVINO),-f deploy/docker-compose.openvino.yml) $(if $(filter embedded,$(SERVING)),-f deploy/docker-compose.embedded.yml))
 KUBECTL ?= $(firstword $(wildcard $(VENV)/bin/kubectl) kubectl)
 N ?= 2
 .PHONY: up up-openvino down scale logs k8s-render k8s-render-openvino local-engine local-engine-stop test-containers

@@ -97,7 +97,9 @@ class Load:
                 except httpx.HTTPError as error:
                     outcome = Outcome(0, sent, time.monotonic(), detail=repr(error))
                 else:
-                    outcome = Outcome(response.status_code, sent, time.monotonic(), detail=response.text[:300])
+                    outcome = Outcome(
+                        response.status_code, sent, time.monotonic(), detail=response.text[:300]
+                    )
                     if response.status_code == 200:
                         body = response.json()
                         outcome.prediction_id = body.get("prediction_id")

@@ -76,25 +76,45 @@ class Stack:
         return f"http://127.0.0.1:{self.values['FRONTEND_PORT']}"
 
     def make(self, target: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        command = ["make", "--no-print-directory", target, "SERVING=embedded", f"ENV_FILE={self.env_file}", *args]
+        command = [
+            "make",
+            "--no-print-directory",
+            target,
+            "SERVING=embedded",
+            f"ENV_FILE={self.env_file}",
+            *args,
+        ]
         result = subprocess.run(
             command, cwd=REPO_ROOT, env=self.process_env, capture_output=True, text=True, timeout=timeout
         )
-        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == 0, (
+            f"{' '.join(command)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
         return result
 
-    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         command = ["docker", "compose", "--env-file", str(self.env_file)]
         for file in COMPOSE_FILES:
             command += ["-f", file]
         result = subprocess.run(
-            [*command, *args], cwd=REPO_ROOT, env=self.process_env, capture_output=True, text=True, timeout=timeout
+            [*command, *args],
+            cwd=REPO_ROOT,
+            env=self.process_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check:
-            assert result.returncode == 0, f"compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            assert result.returncode == 0, (
+                f"compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         return result
 
-    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["docker", *args], env=self.process_env, capture_output=True, text=True, timeout=timeout
         )
@@ -131,7 +151,7 @@ class Stack:
         return self.docker("exec", container, "python", "-c", code).stdout
 
     def replica_predictions(self, container: str) -> float:
-        """gRPC requests (predictions, model status) this serving replica counted itself (its Prometheus counter)."""
+        """gRPC requests (predictions, model status) this replica counted itself (its Prometheus counter)."""
         text = self.exec_python(
             container,
             "import urllib.request; print(urllib.request.urlopen("

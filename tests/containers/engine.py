@@ -1,4 +1,4 @@
-"""A Docker engine for the container suite: the one that answers, else the local engine (deploy/local-engine/)."""
+"""The container suite's Docker engine: the one that answers, else the local one (deploy/local-engine/)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from tests.deploy.dockerfile import Stage, parse_dockerfile
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 COMPOSE_OPENVINO_FILE = DEPLOY / "docker-compose.openvino.yml"
+COMPOSE_EMBEDDED_FILE = DEPLOY / "docker-compose.embedded.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S_DIR = DEPLOY / "k8s"

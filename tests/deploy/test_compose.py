@@ -13,6 +13,7 @@ import yaml
 from stack.procs import REPO_ROOT
 from tests.deploy.compose_env import MissingVariableError, interpolate, variables_used
 from tests.deploy.conftest import (
+    COMPOSE_EMBEDDED_FILE,
     COMPOSE_FILE,
     COMPOSE_OPENVINO_FILE,
     DEPLOY,
@@ -84,7 +85,9 @@ def test_each_secret_must_come_from_the_env_file(
 def test_every_variable_is_documented_in_env_example_and_every_documented_one_is_used(
     env_example: dict[str, str],
 ) -> None:
-    used = variables_used(COMPOSE_FILE.read_text()) | variables_used(COMPOSE_OPENVINO_FILE.read_text())
+    used = set().union(
+        *(variables_used(f.read_text()) for f in (COMPOSE_FILE, COMPOSE_OPENVINO_FILE, COMPOSE_EMBEDDED_FILE))
+    )
     assert used - set(env_example) == set(), "variables missing from .env.example"
     assert set(env_example) - used == set(), "variables in .env.example that compose does not use"
 
@@ -162,9 +165,14 @@ def test_gateway_talks_to_db_and_every_serving_replica(compose: dict[str, Any]) 
     assert env["SERVING_TARGET"] == "dns:///serving:8500"
     assert env["DATABASE_URL"] == "postgresql+asyncpg://classifier:pw4test@db:5432/classifier"
     assert env["RUN_MIGRATIONS"] == "true"
-    assert int(env["WEB_CONCURRENCY"]) >= 2
+    assert int(env["GATEWAY_WORKERS"]) >= 2
+    assert env["REDIS_URL"] == "redis://redis:6379/0"
+    assert env["PROXY_SECRET"] == TEST_SECRETS["PROXY_SECRET"]
     assert gateway["depends_on"]["db"] == {"condition": "service_healthy"}
-    assert gateway["ports"] == ["8000:8000"]
+    assert gateway["depends_on"]["redis"] == {"condition": "service_healthy"}
+    # reached through the proxy only
+    assert "ports" not in gateway
+    assert compose["services"]["proxy"]["ports"] == ["127.0.0.1:8000:8080", "127.0.0.1:7860:8081"]
     assert f"uploads:{env['UPLOAD_DIR']}" in gateway["volumes"]
 
 
@@ -173,8 +181,8 @@ def test_gateway_environment_names_are_gateway_settings(compose: dict[str, Any])
 
     fields = {name.upper() for name in Settings.model_fields}
     extra = set(compose["services"]["gateway"]["environment"]) - fields
-    # uvicorn's own; METRICS_TOKEN: the gateway's metrics protection (issue 11), a setting once it lands
-    assert {"WEB_CONCURRENCY"} <= extra <= {"WEB_CONCURRENCY", "METRICS_TOKEN"}
+    # METRICS_TOKEN: the gateway's metrics protection (issue 11), a setting once it lands
+    assert extra <= {"METRICS_TOKEN"}
 
 
 def test_frontend_talks_to_the_gateway(compose: dict[str, Any]) -> None:
@@ -183,7 +191,7 @@ def test_frontend_talks_to_the_gateway(compose: dict[str, Any]) -> None:
     frontend = compose["services"]["frontend"]
     env = frontend["environment"]
     assert env["GATEWAY_URL"] == "http://gateway:8000"
-    assert frontend["ports"] == ["7860:7860"]
+    assert "ports" not in frontend  # reached through the proxy only
     assert env["GRADIO_SERVER_PORT"] == "7860"
     fields = {name.upper() for name in Settings.model_fields}
     assert set(env) - fields == {"GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"}  # Gradio's own

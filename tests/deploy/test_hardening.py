@@ -214,15 +214,16 @@ def test_compose_memory_limits(compose: dict[str, Any]) -> None:
 
 def test_compose_gateway_binds_every_interface_and_drains(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
-    assert flag_value(gateway["command"], "--host") == "0.0.0.0"
-    graceful = int(flag_value(gateway["command"], "--timeout-graceful-shutdown"))
+    assert "command" not in gateway  # the image's `python -m gateway`
+    assert gateway["environment"]["GATEWAY_HOST"] == "0.0.0.0"
+    graceful = int(gateway["environment"]["SHUTDOWN_GRACE_SECONDS"])
     assert int(gateway["stop_grace_period"].removesuffix("s")) >= graceful
     assert compose["services"]["frontend"]["environment"]["GRADIO_SERVER_NAME"] == "0.0.0.0"
 
 
 def test_compose_secrets_have_no_default(compose_raw: dict[str, Any]) -> None:
     env = compose_raw["services"]["gateway"]["environment"]
-    for name in ("SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN"):
+    for name in ("SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN", "PROXY_SECRET"):
         assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", env[name]), env[name]
 
 

@@ -147,7 +147,7 @@ async def test_database_down_is_503_not_a_crash(
 async def test_a_database_name_that_no_longer_resolves_is_503(
     gateway_settings, fake: FakeServing, tmp_path
 ) -> None:
-    """A stopped compose database loses its DNS name: asyncpg raises socket.gaierror, not a ConnectionError."""
+    """A stopped compose database loses its DNS name: asyncpg raises socket.gaierror (no ConnectionError)."""
     url = "postgresql+asyncpg://postgres@no-such-database-host.invalid:5432/nothing"
     settings = gateway_settings(serving_target=fake.target, database_url=url)
     async with running_gateway(settings) as gw:
