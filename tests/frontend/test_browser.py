@@ -166,7 +166,7 @@ def test_history_on_the_real_gateway(
 
         thumbs.nth(1).click()  # the older of the two
         page.get_by_text("from your history").wait_for(timeout=TIMEOUT_MS)
-        assert page.get_by_text(photos[0].name).is_visible()
+        page.get_by_text(photos[0].name).wait_for(timeout=TIMEOUT_MS)  # the caption may render a moment later
         page.get_by_label("Correct").check()
         page.get_by_label("Comment (optional)").fill("reopened on the real gateway")
         page.get_by_role("button", name="Send feedback").click()
