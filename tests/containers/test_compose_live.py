@@ -106,10 +106,10 @@ def test_the_proxy_bounds_headers_bodies_and_time(stack: Stack, token: str) -> N
     huge_header = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
     answer, _ = raw_exchange(port, huge_header)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
-    # a declared 12 MiB body is refused before a byte of it is read (client_max_body_size)
+    # a declared 27 MiB body is refused before a byte of it is read (client_max_body_size)
     too_big = (
         b"POST /model/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-        b"Content-Length: 12582912\r\n\r\n"
+        b"Content-Length: 28311552\r\n\r\n"
     )
     answer, _ = raw_exchange(port, too_big)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
