@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -48,6 +49,12 @@ DB_UNAVAILABLE = (
     ConnectionError,
     TimeoutError,
     socket.gaierror,
+)
+# Wrapped in SQLAlchemy's generic DBAPIError: PostgreSQL refusing connections while it starts or stops
+# (SQLSTATE class 57, e.g. 57P03 "the database system is shutting down") or losing one (class 08).
+POSTGRES_UNAVAILABLE = (
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError,
 )
 
 
@@ -132,6 +139,13 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"detail": "The database is unavailable; try again later."}, status_code=503)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    cause = exc.orig.__cause__ if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else None
+    if isinstance(cause, POSTGRES_UNAVAILABLE):
+        return await _database_unavailable(request, exc)
+    raise exc
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     body_limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
@@ -165,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LimiterUnavailableError, _limiter_unavailable)
     for error in DB_UNAVAILABLE:
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     return app
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import struct
+
 import pytest
 
 from stack.procs import free_port
@@ -154,3 +157,34 @@ async def test_a_database_name_that_no_longer_resolves_is_503(
         response = await gw.client.post("/login", data={"username": "admin@example.com", "password": "admin"})
         assert response.status_code == 503, response.text
         assert response.json() == {"detail": "The database is unavailable; try again later."}
+
+
+async def _shutting_down_postgres(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What PostgreSQL answers a new connection while it shuts down (SQLSTATE 57P03, cannot_connect_now)."""
+    length = struct.unpack("!I", await reader.readexactly(4))[0]
+    body = await reader.readexactly(length - 4)
+    if struct.unpack("!I", body[:4])[0] == 80877103:  # SSLRequest: refuse TLS, then the startup message
+        writer.write(b"N")
+        length = struct.unpack("!I", await reader.readexactly(4))[0]
+        await reader.readexactly(length - 4)
+    fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is shutting down\0\0"
+    writer.write(b"E" + struct.pack("!I", len(fields) + 4) + fields)
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_database_that_is_shutting_down_is_503(gateway_settings, fake: FakeServing) -> None:
+    """A PostgreSQL restart refuses new connections for a moment: asyncpg's CannotConnectNowError."""
+    server = await asyncio.start_server(_shutting_down_postgres, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+    try:
+        async with running_gateway(gateway_settings(serving_target=fake.target, database_url=url)) as gw:
+            response = await gw.client.post(
+                "/login", data={"username": "admin@example.com", "password": "admin"}
+            )
+            assert response.status_code == 503, response.text
+            assert response.json() == {"detail": "The database is unavailable; try again later."}
+    finally:
+        server.close()
+        await server.wait_closed()
