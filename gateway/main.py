@@ -51,10 +51,12 @@ DB_UNAVAILABLE = (
     socket.gaierror,
 )
 # Wrapped in SQLAlchemy's generic DBAPIError: PostgreSQL refusing connections while it starts or stops
-# (SQLSTATE class 57, e.g. 57P03 "the database system is shutting down") or losing one (class 08).
+# (SQLSTATE class 57, e.g. 57P03 "the database system is shutting down"), losing one (class 08), or the
+# driver's own state error on a connection the server closed mid-operation (seen in the container suite).
 POSTGRES_UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 
