@@ -9,14 +9,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from boundedhttp import Bounds
+from boundedhttp.settings import HttpBoundsSettings
 from contracts.labels import LABELS_FILE
 from contracts.net import is_loopback_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
+class Settings(HttpBoundsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
 
     gradio_server_name: str = Field("127.0.0.1", description="Address `python -m frontend` binds.")
@@ -67,12 +67,6 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = Field(
         False, description="Mark the session cookie Secure (set it when the page is served over HTTPS)."
     )
-    http_max_header_bytes: int = Field(Bounds.max_header_bytes, ge=1024)
-    http_max_headers: int = Field(Bounds.max_headers, ge=1)
-    http_header_timeout_seconds: float = Field(Bounds.header_timeout, gt=0)
-    http_body_timeout_seconds: float = Field(Bounds.body_timeout, gt=0)
-    http_keep_alive_seconds: float = Field(Bounds.keep_alive_timeout, gt=0)
-    http_max_connections: int = Field(Bounds.max_connections, ge=1)
 
     demo_login_hint: bool | None = Field(
         None,
@@ -88,16 +82,6 @@ class Settings(BaseSettings):
 
     def max_file_bytes(self) -> int:
         return self.frontend_max_file_mb * 1024 * 1024
-
-    def http_bounds(self) -> Bounds:
-        return Bounds(
-            max_header_bytes=self.http_max_header_bytes,
-            max_headers=self.http_max_headers,
-            header_timeout=self.http_header_timeout_seconds,
-            body_timeout=self.http_body_timeout_seconds,
-            keep_alive_timeout=self.http_keep_alive_seconds,
-            max_connections=self.http_max_connections,
-        )
 
 
 @lru_cache

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from boundedhttp import Bounds
+from boundedhttp.settings import HttpBoundsSettings
 from contracts import demo, ports
 from contracts.net import is_loopback
 
@@ -20,7 +20,7 @@ MIN_PASSWORD_LENGTH = 8
 log = logging.getLogger("gateway")
 
 
-class Settings(BaseSettings):
+class Settings(HttpBoundsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     gateway_host: str = "127.0.0.1"
@@ -30,12 +30,6 @@ class Settings(BaseSettings):
     """uvicorn worker processes of `python -m gateway`."""
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 25
     """On SIGTERM, in-flight requests get this long to finish."""
-    http_max_header_bytes: Annotated[int, Field(ge=1024)] = Bounds.max_header_bytes
-    http_max_headers: Annotated[int, Field(ge=1)] = Bounds.max_headers
-    http_header_timeout_seconds: Annotated[float, Field(gt=0)] = Bounds.header_timeout
-    http_body_timeout_seconds: Annotated[float, Field(gt=0)] = Bounds.body_timeout
-    http_keep_alive_seconds: Annotated[float, Field(gt=0)] = Bounds.keep_alive_timeout
-    http_max_connections: Annotated[int, Field(ge=1)] = Bounds.max_connections
     proxy_secret: str | None = None
     """Shared with the trusted proxies (the page, nginx): a request carrying `X-Proxy-Secret: <it>` gets the
     last address of its X-Forwarded-For as the client's. Unset: no forwarding header is trusted."""
@@ -119,16 +113,6 @@ class Settings(BaseSettings):
     @property
     def access_token_lifetime(self) -> timedelta:
         return timedelta(minutes=self.access_token_expire_minutes)
-
-    def http_bounds(self) -> Bounds:
-        return Bounds(
-            max_header_bytes=self.http_max_header_bytes,
-            max_headers=self.http_max_headers,
-            header_timeout=self.http_header_timeout_seconds,
-            body_timeout=self.http_body_timeout_seconds,
-            keep_alive_timeout=self.http_keep_alive_seconds,
-            max_connections=self.http_max_connections,
-        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
