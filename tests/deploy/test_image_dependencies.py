@@ -39,7 +39,7 @@ IMAGES = {
     ),
     "frontend": Image(
         group="frontend",
-        sources=("contracts/", "frontend/"),
+        sources=("boundedhttp/", "contracts/", "frontend/"),
         build=(),
         probe="import sys, frontend.__main__, frontend.ui; assert 'tensorflow' not in sys.modules",
     ),
