@@ -22,7 +22,7 @@ Resources = dict[tuple[str, str], dict[str, Any]]
 # (app, container port name) -> who may connect; every other port of every pod: nobody
 EXPECTED_REACHABILITY = {
     ("serving", "grpc"): {"pod:gateway"},
-    ("serving", "http"): {"pod:gateway", "namespace:monitoring"},
+    ("serving", "http"): {"namespace:monitoring"},  # the metrics; the gateway speaks gRPC only
     ("postgres", "postgres"): {"pod:gateway"},
     ("gateway", "http"): {"pod:frontend", "namespace:ingress-nginx", "namespace:monitoring"},
     ("frontend", "http"): {"namespace:ingress-nginx"},
@@ -106,16 +106,17 @@ def test_gateway_drains_before_it_stops(k8s: Resources) -> None:
     assert command[0] == "sleep"
     pause = int(command[1])
     assert pause >= 3, "endpoints need a few seconds to drop the pod"
-    graceful = int(flag_value(main["command"], "--timeout-graceful-shutdown"))
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    graceful = int(env["SHUTDOWN_GRACE_SECONDS"])
     assert pod_spec(gateway)["terminationGracePeriodSeconds"] >= pause + graceful
     assert graceful > 10  # longer than one model call (SERVING_TIMEOUT_SECONDS' default)
 
 
 def test_services_bind_every_interface_explicitly(k8s: Resources) -> None:
     gateway = main_container(k8s[("Deployment", "gateway")])
-    assert gateway["command"][:2] == ["uvicorn", "gateway.main:app"]
-    assert flag_value(gateway["command"], "--host") == "0.0.0.0"
-    assert flag_value(gateway["command"], "--port") == "8000"
+    assert gateway["command"] == ["python", "-m", "gateway"]
+    assert {"name": "GATEWAY_HOST", "value": "0.0.0.0"} in gateway["env"]
+    assert gateway["ports"] == [{"name": "http", "containerPort": 8000}]  # the gateway's default port
     frontend = main_container(k8s[("Deployment", "frontend")])
     assert {"name": "GRADIO_SERVER_NAME", "value": "0.0.0.0"} in frontend["env"]
 
@@ -123,12 +124,12 @@ def test_services_bind_every_interface_explicitly(k8s: Resources) -> None:
 def test_secrets_come_from_the_secret_only(k8s: Resources) -> None:
     gateway = main_container(k8s[("Deployment", "gateway")])
     env = {e["name"]: e for e in gateway["env"]}
-    for name in ("SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN", "POSTGRES_PASSWORD"):
+    for name in ("SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN", "POSTGRES_PASSWORD", "PROXY_SECRET"):
         assert "value" not in env[name], name
         assert env[name]["valueFrom"]["secretKeyRef"]["key"] == name
         assert not env[name]["valueFrom"]["secretKeyRef"].get("optional")
     config = k8s[("ConfigMap", "gateway-config")]["data"]
-    assert not {"SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN"} & set(config)
+    assert not {"SECRET_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN", "PROXY_SECRET"} & set(config)
 
 
 def test_memory_limits(k8s: Resources) -> None:
