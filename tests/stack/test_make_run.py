@@ -124,10 +124,11 @@ def start_make_run(clone: Path, env: dict[str, str], log_path: Path) -> tuple[su
     return make, log_path.read_text()
 
 
-def make_stop(clone: Path, env: dict[str, str], make: subprocess.Popen) -> None:
+def stop_make_run(folder: Path, env: dict[str, str], make: subprocess.Popen) -> None:
+    """`make stop` from `folder`; the `make run` it stops exits 0."""
     stop = subprocess.run(
         ["make", "stop", "-o", KEEP_VENV.format(**env)],
-        cwd=clone,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
@@ -135,6 +136,10 @@ def make_stop(clone: Path, env: dict[str, str], make: subprocess.Popen) -> None:
     )
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert make.wait(timeout=60) == 0
+
+
+def make_stop(clone: Path, env: dict[str, str], make: subprocess.Popen) -> None:
+    stop_make_run(clone, env, make)
     time.sleep(1)
     assert processes_under(clone) == []
 

@@ -7,25 +7,25 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
+from contracts import demo, ports
 from stack.procs import LOCAL, PYTHON, REPO_ROOT, free_port, model_available, port_is_free
 from tests.gateway.photos import photo
-from tests.stack.test_make_run import KEEP_VENV, http_json, multipart, start_make_run
+from tests.stack.test_make_run import http_json, multipart, start_make_run, stop_make_run
 
 pytestmark = pytest.mark.slow
 
 
 def _free_replica_ports() -> tuple[int, int]:
-    """A gRPC and a REST port for the first replica whose +10 ports (the second replica's) are free too."""
+    """A gRPC and a REST port for the first replica whose second replica's ports are free too."""
     while True:
         grpc, rest = free_port(), free_port()
-        if grpc != rest and all(port_is_free(LOCAL, port + 10) for port in (grpc, rest)):
+        if grpc != rest and all(port_is_free(LOCAL, port) for port in ports.replica(1, grpc, rest)):
             return grpc, rest
 
 
@@ -39,6 +39,7 @@ def _wait_for(log: Path, text: str, timeout: float) -> str:
 
 def test_a_killed_replica_is_restarted_while_the_other_serves(tmp_path: Path, tiny_model_base: Path) -> None:
     grpc, rest = _free_replica_ports()
+    second = ports.replica(1, grpc, rest)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     env.pop("DATABASE_URL", None)
     env.update(
@@ -59,7 +60,9 @@ def test_a_killed_replica_is_restarted_while_the_other_serves(tmp_path: Path, ti
     make, _ = start_make_run(REPO_ROOT, env, log)
     try:
         gateway = f"http://{LOCAL}:{env['GATEWAY_PORT']}"
-        form = urllib.parse.urlencode({"username": "admin@example.com", "password": "admin"}).encode()
+        form = urllib.parse.urlencode(
+            {"username": demo.ADMIN_EMAIL, "password": demo.ADMIN_PASSWORD}
+        ).encode()
         token = http_json(f"{gateway}/login", form)["access_token"]
 
         def predict(seed: int) -> dict:
@@ -75,24 +78,15 @@ def test_a_killed_replica_is_restarted_while_the_other_serves(tmp_path: Path, ti
         output = _wait_for(log, "serving-2  back, ready in", timeout=180)
         print(f"--- make run ---\n{output}")
         assert answered == [True] * 6
-        assert f"gRPC {LOCAL}:{grpc} and {LOCAL}:{grpc + 10}, REST" in output  # both replicas named
+        assert f"gRPC {LOCAL}:{grpc} and {LOCAL}:{second[0]}, REST" in output  # both replicas named
         assert "serving-2 exited with code -9; starting it again in 1s" in output
         assert make.poll() is None  # the run goes on
         restarted = json.loads(state.read_text())["services"]["serving-2"]
         assert restarted != killed
-        assert model_available(f"http://{LOCAL}:{rest + 10}", "tiny")
+        assert model_available(f"http://{LOCAL}:{second[1]}", "tiny")
         assert [predict(seed)["success"] for seed in range(8, 12)] == [True] * 4
-        stop = subprocess.run(
-            ["make", "stop", "-o", KEEP_VENV.format(**env)],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert stop.returncode == 0, stop.stdout + stop.stderr
-        assert make.wait(timeout=60) == 0
-        assert all(port_is_free(LOCAL, port) for port in (grpc, rest, grpc + 10, rest + 10))
+        stop_make_run(REPO_ROOT, env, make)
+        assert all(port_is_free(LOCAL, port) for port in (grpc, rest, *second))
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
