@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from boundedhttp.settings import HttpBoundsSettings
+from contracts import ports
 from contracts.labels import LABELS_FILE
 from contracts.net import is_loopback_url
 
@@ -20,8 +21,12 @@ class Settings(HttpBoundsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
 
     gradio_server_name: str = Field("127.0.0.1", description="Address `python -m frontend` binds.")
-    gradio_server_port: int = Field(7860, ge=1, le=65535, description="Port `python -m frontend` binds.")
-    gateway_url: str = Field("http://127.0.0.1:8000", description="Base URL of the gateway (HTTP only).")
+    gradio_server_port: int = Field(
+        ports.FRONTEND, ge=1, le=65535, description="Port `python -m frontend` binds."
+    )
+    gateway_url: str = Field(
+        f"http://127.0.0.1:{ports.GATEWAY}", description="Base URL of the gateway (HTTP only)."
+    )
     gateway_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one gateway answer.")
     proxy_secret: str | None = Field(
         None,
