@@ -64,7 +64,7 @@ def test_images_run_as_a_non_root_user(dockerfile: Parsed, image: str) -> None:
 @pytest.mark.parametrize(("image", "group"), sorted(IMAGES.items()))
 def test_each_image_installs_only_its_own_group(dockerfile: Parsed, image: str, group: str) -> None:
     stages = dockerfile[1]
-    copied_from = {copy_sources(i)[0] for i in stage_chain(stages, image)[0].all("COPY")} - {None}
+    copied_from = {copy_sources(i)[0] for s in stage_chain(stages, image) for i in s.all("COPY")} - {None}
     installed = set()
     for name in copied_from:
         for stage in stage_chain(stages, name):
