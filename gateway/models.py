@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, StringConstraints
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator, false
 from sqlmodel import Field, SQLModel
 
 from gateway.core.config import MIN_PASSWORD_LENGTH
@@ -65,6 +65,8 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=100)
     email: str = Field(max_length=255, unique=True, index=True)
     hashed_password: str = Field(max_length=255)
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """May read every version's evaluation (GET /model/evaluation); the configured admin has it."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -76,6 +78,7 @@ class Prediction(SQLModel, table=True):
     __table_args__ = (
         Index("ix_predictions_user_cache_key", "user_id", "md5", "model_name", "model_version"),
         Index("ix_predictions_user_history", "user_id", "id"),
+        Index("ix_predictions_model", "model_name", "model_version"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -87,10 +90,14 @@ class Prediction(SQLModel, table=True):
     original_file_name: str | None = Field(default=None, max_length=255)
     model_name: str = Field(max_length=128)
     model_version: int
+    model_label: str | None = Field(default=None, max_length=64)
+    """The version label the gateway asked for (`stable`, `canary`); None when it asked for no label."""
     label: str = Field(max_length=255)
     score: float
     top_k: list[dict[str, Any]] = Field(sa_type=JSON)
     cached: bool = False
+    serving_ms: float | None = None
+    """The model server's answer time as the gateway measured it; None when answered from the cache."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -109,6 +116,10 @@ class Feedback(SQLModel, table=True):
     predicted_class: str = Field(max_length=255)
     score: float
     feedback: str = Field(max_length=2000)
+    verdict: str | None = Field(default=None, max_length=16)
+    """`correct` or `wrong`, when the user said so; None for free-text-only feedback."""
+    correct_label: str | None = Field(default=None, max_length=255)
+    """The label the user says is right (one of the model's labels), with a `wrong` verdict."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
