@@ -92,24 +92,32 @@ class PredictionNotFoundError(Exception):
     pass
 
 
-async def create_feedback(session: AsyncSession, user: User, feedback_in: FeedbackCreate) -> Feedback:
-    """Stored as given, linked to the user's latest prediction of that image; PredictionNotFoundError when
-    the user has none (another user's file, or a name never predicted)."""
+class CorrectLabelIsPredictedError(Exception):
+    """The right label a `wrong` verdict names is what the model answered for that prediction."""
+
+
+async def create_feedback(
+    session: AsyncSession, user: User, feedback_in: FeedbackCreate
+) -> tuple[Feedback, Prediction]:
+    """Stored as given, linked to the user's latest prediction of that image (returned too);
+    PredictionNotFoundError when the user has none (another user's file, or a name never predicted)."""
     latest = await session.exec(
-        select(Prediction.id)
+        select(Prediction)
         .where(Prediction.user_id == user.id, Prediction.image_file_name == feedback_in.image_file_name)
         .order_by(col(Prediction.id).desc())
         .limit(1)
     )
-    prediction_id = latest.first()
-    if prediction_id is None:
+    prediction = latest.first()
+    if prediction is None:
         raise PredictionNotFoundError(feedback_in.image_file_name)
+    if feedback_in.correct_label is not None and feedback_in.correct_label == prediction.label:
+        raise CorrectLabelIsPredictedError(prediction.label)
     assert user.id is not None
-    feedback = Feedback(user_id=user.id, prediction_id=prediction_id, **feedback_in.model_dump())
+    feedback = Feedback(user_id=user.id, prediction_id=prediction.id, **feedback_in.model_dump())
     session.add(feedback)
     await session.commit()
     await session.refresh(feedback)
-    return feedback
+    return feedback, prediction
 
 
 async def list_feedback(session: AsyncSession, user: User, offset: int, limit: int) -> Sequence[Feedback]:
