@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.core.security import hash_password, verify_password
@@ -30,15 +30,16 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return result.first()
 
 
-async def create_user(session: AsyncSession, user_in: UserCreate) -> User:
+async def create_user(session: AsyncSession, user_in: UserCreate, *, is_admin: bool = False) -> User:
     """EmailTakenError when the email has an account; the password is hashed either way, so that a taken
-    email takes as long as a free one."""
+    email takes as long as a free one. Only the configured admin is created with `is_admin` (ensure_admin):
+    registration through the API never sets it."""
     email = normalize_email(user_in.email)
     taken = await get_user_by_email(session, email) is not None
     hashed = await hash_password(user_in.password)
     if taken:
         raise EmailTakenError(email)
-    user = User(name=user_in.name, email=email, hashed_password=hashed)
+    user = User(name=user_in.name, email=email, hashed_password=hashed, is_admin=is_admin)
     session.add(user)
     try:
         await session.commit()
@@ -56,10 +57,19 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 
 
 async def ensure_admin(session: AsyncSession, name: str, email: str, password: str) -> bool:
-    """Create the default admin when absent; True when created. Safe when several workers race."""
+    """Create the default admin when absent, or make the existing user of that email an admin (its password
+    is left as it is); True when created. Safe when several workers race."""
     try:
-        await create_user(session, UserCreate.model_construct(name=name, email=email, password=password))
+        await create_user(
+            session, UserCreate.model_construct(name=name, email=email, password=password), is_admin=True
+        )
     except EmailTakenError:
+        await session.exec(
+            update(User)
+            .where(col(User.email) == normalize_email(email), col(User.is_admin).is_(False))
+            .values(is_admin=True)
+        )
+        await session.commit()
         return False
     return True
 

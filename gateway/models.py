@@ -268,6 +268,38 @@ class PredictionPage(BaseModel):
     offset: int
 
 
+class ConfusedPair(BaseModel):
+    """A wrong verdict's pair: what the model answered, and the label its user says is right."""
+
+    predicted: str
+    actual: str
+    count: int
+
+
+class VersionEvaluation(BaseModel):
+    """One (model name, version, label) as its users judged it (GET /model/evaluation)."""
+
+    model_name: str
+    model_version: int
+    model_label: str | None
+    predictions: int
+    feedback: int
+    """Predictions with a verdict (each counted once, by its latest verdict)."""
+    feedback_rate: float
+    correct: int
+    accuracy: float | None
+    """Top-1 accuracy among the verdicts (None without any), with its 95 % Wilson interval below."""
+    accuracy_low: float | None
+    accuracy_high: float | None
+    confused: list[ConfusedPair]
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+
+
+class EvaluationReport(BaseModel):
+    versions: list[VersionEvaluation]
+
+
 class ErrorDetail(BaseModel):
     detail: str
 
