@@ -19,7 +19,7 @@ router = APIRouter(
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedbackPublic,
-    responses={404: {"model": ErrorDetail}, 422: {"model": ErrorDetail}},
+    responses={404: {"model": ErrorDetail}},
 )
 async def create_feedback(
     feedback_in: FeedbackCreate, user: CurrentUser, session: SessionDep
