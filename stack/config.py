@@ -54,6 +54,11 @@ class StackSettings(BaseSettings):
         return self.var_dir / "run" / "stack.json"
 
     @property
+    def model_config_file(self) -> Path:
+        """The model config `make run`'s replicas poll; `make canary/promote/rollback` rewrite it."""
+        return self.var_dir / "run" / "models.config"
+
+    @property
     def fallback_marker(self) -> Path:
         """Present while `model` could not be exported and `fallback_model` is served instead."""
         return self.var_dir / "model-fallback.json"

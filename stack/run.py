@@ -17,6 +17,7 @@ from contracts import demo
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import ExportFailedError, choose_model
+from stack.model_config import run_config
 from stack.procs import (
     Service,
     ServiceExitedError,
@@ -42,6 +43,8 @@ class Planned:
 
 
 POLL_SECONDS = 0.5
+CONFIG_POLL_SECONDS = 2.0
+"""How soon a replica applies what `make canary/promote/rollback` wrote into its model config."""
 
 
 class PortInUseError(RuntimeError):
@@ -57,8 +60,8 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
         command = serving_command(
             grpc_port,
             rest_port,
-            model_name=model,
-            base_path=settings.models_dir.resolve() / model,
+            model_config_file=settings.model_config_file.resolve(),
+            config_poll_seconds=CONFIG_POLL_SECONDS,
             host=bind,
             runtime=settings.serving_runtime,
             precision=settings.precision,
@@ -141,9 +144,17 @@ def check_ports(planned: list[Planned], bind: str) -> None:
                 )
 
 
+def serving_rest_urls(settings: StackSettings) -> list[str]:
+    return [f"http://{settings.host}:{rest}" for _, rest in settings.replica_ports()]
+
+
 def write_state(settings: StackSettings, services: list[Service]) -> None:
     settings.state_file.parent.mkdir(parents=True, exist_ok=True)
-    state = {"supervisor": os.getpid(), "services": {s.name: s.pid for s in services}}
+    state = {
+        "supervisor": os.getpid(),
+        "services": {s.name: s.pid for s in services},
+        "serving_rest": serving_rest_urls(settings),  # for `make canary/promote/rollback`
+    }
     settings.state_file.write_text(json.dumps(state))
 
 
@@ -174,6 +185,10 @@ def run(settings: StackSettings) -> int:
     except ExportFailedError as error:
         say(f"error: {error}")
         return 1
+    rollout = run_config(settings.model_config_file, model, (settings.models_dir / model).resolve())
+    if rollout:
+        labels = ", ".join(f"{label} -> {version}" for label, version in sorted(rollout.items()))
+        say(f"keeping the roll-out in {settings.model_config_file} ({labels}; make promote or make rollback)")
     planned = plan(settings, model)
     try:
         check_ports(planned, settings.bind)
