@@ -31,6 +31,9 @@ class StackSettings(BaseSettings):
     runtime: str | None = Field(None, alias="RUNTIME")
     precision: str | None = Field(None, alias="PRECISION")
     ready_timeout: float = Field(300, alias="READY_TIMEOUT")
+    canary_percent: float | None = Field(None, alias="CANARY_PERCENT", ge=0, le=100)
+    """Set: the replicas serve versions by label (stable, and canary once `make canary` names one) and the
+    gateway sends this share of users to the canary. Unset: the newest version serves everyone."""
 
     @property
     def host(self) -> str:

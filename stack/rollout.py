@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.command != "show" and read_state(settings).get("canary_percent") is None:
+        print(
+            "rollout: error: the running `make run` routes no users by label: start it with "
+            "CANARY_PERCENT=<share of users for the canary>, e.g. CANARY_PERCENT=10 make run",
+            file=sys.stderr,
+        )
+        return 1
     rollout = rollout_for(settings)
     try:
         if args.command == "canary":

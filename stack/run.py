@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import demo
+from serving.rollout import CANARY, STABLE
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import ExportFailedError, choose_model
@@ -51,6 +52,13 @@ class PortInUseError(RuntimeError):
     pass
 
 
+def label_routing(settings: StackSettings) -> dict[str, str]:
+    """The gateway's label settings when a canary share is set (the replicas then serve by label)."""
+    if settings.canary_percent is None:
+        return {}
+    return {"STABLE_LABEL": STABLE, "CANARY_LABEL": CANARY, "CANARY_PERCENT": f"{settings.canary_percent:g}"}
+
+
 def plan(settings: StackSettings, model: str) -> list[Planned]:
     host, bind = settings.host, settings.bind
     proxy_secret = secrets.token_urlsafe(32)  # per run: the page may tell the gateway each browser's address
@@ -62,6 +70,8 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
             rest_port,
             model_config_file=settings.model_config_file.resolve(),
             config_poll_seconds=CONFIG_POLL_SECONDS,
+            # the start-up config labels a version before it has loaded (TF Serving's rule and flag)
+            extra_args=["--allow_version_labels_for_unavailable_models"] if label_routing(settings) else [],
             host=bind,
             runtime=settings.serving_runtime,
             precision=settings.precision,
@@ -87,6 +97,7 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
                 database_url=settings.database_url,
                 upload_dir=settings.var_dir / "uploads",
                 proxy_secret=proxy_secret,
+                env=label_routing(settings),
             ),
             ports={settings.gateway_port: "GATEWAY_PORT"},
             ready=lambda: http_ok(f"{gateway_url}/ready"),
@@ -154,6 +165,7 @@ def write_state(settings: StackSettings, services: list[Service]) -> None:
         "supervisor": os.getpid(),
         "services": {s.name: s.pid for s in services},
         "serving_rest": serving_rest_urls(settings),  # for `make canary/promote/rollback`
+        "canary_percent": settings.canary_percent,
     }
     settings.state_file.write_text(json.dumps(state))
 
@@ -185,7 +197,9 @@ def run(settings: StackSettings) -> int:
     except ExportFailedError as error:
         say(f"error: {error}")
         return 1
-    rollout = run_config(settings.model_config_file, model, (settings.models_dir / model).resolve())
+    labelled = settings.canary_percent is not None
+    base = (settings.models_dir / model).resolve()
+    rollout = run_config(settings.model_config_file, model, base, labelled=labelled)
     if rollout:
         labels = ", ".join(f"{label} -> {version}" for label, version in sorted(rollout.items()))
         say(f"keeping the roll-out in {settings.model_config_file} ({labels}; make promote or make rollback)")
