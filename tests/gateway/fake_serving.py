@@ -111,9 +111,14 @@ class _Servicer(
 
     async def GetModelMetadata(self, request, context: aio.ServicerContext):  # noqa: N802
         self.b.metadata_calls += 1
+        label = request.model_spec.version_label
+        if self.b.mode in ("unavailable", "not_found") and (
+            not self.b.down_labels or label in self.b.down_labels
+        ):
+            await self._misbehave(context)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = await self._version(request.model_spec.version_label, context)
+        response.model_spec.version.value = await self._version(label, context)
         return response
 
 
