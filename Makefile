@@ -11,7 +11,8 @@ MODELS_DIR ?= models
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format export serve protos clean migrate gateway run stop frontend
+.PHONY: help install test test-fast lint format export serve protos clean migrate gateway run stop frontend \
+	canary promote rollback rollout
 
 help:  ## list the commands
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -74,6 +75,19 @@ run: install  ## the whole product on this machine: MODEL, REPLICAS, DATABASE_UR
 
 stop:  ## stop what `make run` started (from another terminal)
 	@if [ -x $(PY) ]; then $(PY) -m stack stop; else echo "nothing to stop"; fi
+
+canary: install  ## label VERSION canary beside stable on the running `make run` (CANARY_PERCENT of users get it)
+	@test -n "$(VERSION)" || { echo "usage: make canary VERSION=<n>  (a version folder in $(MODELS_DIR)/<model>/)"; exit 2; }
+	@$(STACK_ENV) $(PY) -m stack.rollout canary $(VERSION)
+
+promote: install  ## the canary becomes stable on the running `make run`; the old stable version unloads
+	@$(STACK_ENV) $(PY) -m stack.rollout promote
+
+rollback: install  ## drop the canary on the running `make run`; stable stays
+	@$(STACK_ENV) $(PY) -m stack.rollout rollback
+
+rollout: install  ## which versions are stable and canary, and what each replica has loaded
+	@$(STACK_ENV) $(PY) -m stack.rollout show
 
 serve: install  ## only the model server, every model in MODELS_DIR, on 127.0.0.1:8500/8501 (BIND, RUNTIME, PRECISION)
 	@$(STACK_ENV) $(PY) -m stack serve

@@ -171,9 +171,16 @@ class TopK(BaseModel):
     score: float
 
 
-class ModelInfo(BaseModel):
+class ModelVersion(BaseModel):
     name: str
     version: int
+
+
+class ModelInfo(ModelVersion):
+    """The model version that answered a prediction."""
+
+    label: str | None = None
+    """The version label (STABLE_LABEL / CANARY_LABEL) that answered; None when the gateway names none."""
 
 
 class PredictionPublic(BaseModel):
@@ -256,7 +263,7 @@ class PredictionRecord(BaseModel):
             prediction=row.label,
             score=row.score,
             top_k=[TopK.model_validate(item) for item in row.top_k],
-            model=ModelInfo(name=row.model_name, version=row.model_version),
+            model=ModelInfo(name=row.model_name, version=row.model_version, label=row.model_label),
             created_at=row.created_at,
         )
 
@@ -320,4 +327,4 @@ class ReadyStatus(BaseModel):
     status: str
     database: str
     serving: str
-    model: ModelInfo | None = None
+    model: ModelVersion | None = None

@@ -32,6 +32,7 @@ def serving_command(
     batching_config: Path = BATCHING_CONFIG,
     monitoring_config: Path | None = MONITORING_CONFIG,
     poll_seconds: float | None = None,
+    config_poll_seconds: float | None = None,
     runtime: str | None = None,
     precision: str | None = None,
     extra_args: Sequence[str] = (),
@@ -50,6 +51,8 @@ def serving_command(
         args.append(f"--monitoring_config_file={monitoring_config}")
     if poll_seconds is not None:
         args.append(f"--file_system_poll_wait_seconds={poll_seconds:g}")
+    if config_poll_seconds is not None:
+        args.append(f"--model_config_file_poll_wait_seconds={config_poll_seconds:g}")
     if batching:
         args += ["--enable_batching", f"--batching_parameters_file={batching_config}"]
     if runtime:

@@ -31,6 +31,9 @@ class StackSettings(BaseSettings):
     runtime: str | None = Field(None, alias="RUNTIME")
     precision: str | None = Field(None, alias="PRECISION")
     ready_timeout: float = Field(300, alias="READY_TIMEOUT")
+    canary_percent: float | None = Field(None, alias="CANARY_PERCENT", ge=0, le=100)
+    """Set: the replicas serve versions by label (stable, and canary once `make canary` names one) and the
+    gateway sends this share of users to the canary. Unset: the newest version serves everyone."""
 
     @property
     def host(self) -> str:
@@ -52,6 +55,11 @@ class StackSettings(BaseSettings):
     @property
     def state_file(self) -> Path:
         return self.var_dir / "run" / "stack.json"
+
+    @property
+    def model_config_file(self) -> Path:
+        """The model config `make run`'s replicas poll; `make canary/promote/rollback` rewrite it."""
+        return self.var_dir / "run" / "models.config"
 
     @property
     def fallback_marker(self) -> Path:

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import model_repository
 from stack.commands import Command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import served_model
+from stack.model_config import model_config_text
 from stack.progress import say
-
-
-def model_config_text(models: dict[str, Path]) -> str:
-    """A ModelServerConfig (text format) serving the latest version of each model: {name: base path}."""
-    entries = "".join(
-        f'  config {{\n    name: "{name}"\n    base_path: "{base}"\n    model_platform: "tensorflow"\n'
-        f"    model_version_policy {{ latest {{ num_versions: 1 }} }}\n  }}\n"
-        for name, base in models.items()
-    )
-    header = "# written by `make serve` from the models present (see serving/models.config)\n"
-    return f"{header}model_config_list {{\n{entries}}}\n"
 
 
 def serve_command(settings: StackSettings) -> Command:
@@ -31,9 +20,10 @@ def serve_command(settings: StackSettings) -> Command:
             f"error: no exported model in {settings.models_dir}/ (a folder <name>/<version>/saved_model.pb): "
             "`make run` exports one, or `make export MODEL=efficientnet-lite0`"
         )
-    config = settings.var_dir / "run" / "models.config"
+    config = settings.model_config_file
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(model_config_text({name: base.resolve() for name, base in present.items()}))
+    header = "# written by `make serve` from the models present (see serving/models.config)\n"
+    config.write_text(model_config_text({name: base.resolve() for name, base in present.items()}, header))
     command = serving_command(
         settings.serving_port,
         settings.serving_rest_port,

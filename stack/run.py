@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import demo
+from serving.rollout import CANARY, STABLE
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import ExportFailedError, choose_model
+from stack.model_config import run_config
 from stack.procs import (
     Service,
     ServiceExitedError,
@@ -42,10 +44,19 @@ class Planned:
 
 
 POLL_SECONDS = 0.5
+CONFIG_POLL_SECONDS = 2.0
+"""How soon a replica applies what `make canary/promote/rollback` wrote into its model config."""
 
 
 class PortInUseError(RuntimeError):
     pass
+
+
+def label_routing(settings: StackSettings) -> dict[str, str]:
+    """The gateway's label settings when a canary share is set (the replicas then serve by label)."""
+    if settings.canary_percent is None:
+        return {}
+    return {"STABLE_LABEL": STABLE, "CANARY_LABEL": CANARY, "CANARY_PERCENT": f"{settings.canary_percent:g}"}
 
 
 def plan(settings: StackSettings, model: str) -> list[Planned]:
@@ -57,8 +68,10 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
         command = serving_command(
             grpc_port,
             rest_port,
-            model_name=model,
-            base_path=settings.models_dir.resolve() / model,
+            model_config_file=settings.model_config_file.resolve(),
+            config_poll_seconds=CONFIG_POLL_SECONDS,
+            # the start-up config labels a version before it has loaded (TF Serving's rule and flag)
+            extra_args=["--allow_version_labels_for_unavailable_models"] if label_routing(settings) else [],
             host=bind,
             runtime=settings.serving_runtime,
             precision=settings.precision,
@@ -84,6 +97,7 @@ def plan(settings: StackSettings, model: str) -> list[Planned]:
                 database_url=settings.database_url,
                 upload_dir=settings.var_dir / "uploads",
                 proxy_secret=proxy_secret,
+                env=label_routing(settings),
             ),
             ports={settings.gateway_port: "GATEWAY_PORT"},
             ready=lambda: http_ok(f"{gateway_url}/ready"),
@@ -141,9 +155,18 @@ def check_ports(planned: list[Planned], bind: str) -> None:
                 )
 
 
+def serving_rest_urls(settings: StackSettings) -> list[str]:
+    return [f"http://{settings.host}:{rest}" for _, rest in settings.replica_ports()]
+
+
 def write_state(settings: StackSettings, services: list[Service]) -> None:
     settings.state_file.parent.mkdir(parents=True, exist_ok=True)
-    state = {"supervisor": os.getpid(), "services": {s.name: s.pid for s in services}}
+    state = {
+        "supervisor": os.getpid(),
+        "services": {s.name: s.pid for s in services},
+        "serving_rest": serving_rest_urls(settings),  # for `make canary/promote/rollback`
+        "canary_percent": settings.canary_percent,
+    }
     settings.state_file.write_text(json.dumps(state))
 
 
@@ -174,6 +197,12 @@ def run(settings: StackSettings) -> int:
     except ExportFailedError as error:
         say(f"error: {error}")
         return 1
+    labelled = settings.canary_percent is not None
+    base = (settings.models_dir / model).resolve()
+    rollout = run_config(settings.model_config_file, model, base, labelled=labelled)
+    if rollout:
+        labels = ", ".join(f"{label} -> {version}" for label, version in sorted(rollout.items()))
+        say(f"keeping the roll-out in {settings.model_config_file} ({labels}; make promote or make rollback)")
     planned = plan(settings, model)
     try:
         check_ports(planned, settings.bind)

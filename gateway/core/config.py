@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, computed_field, field_validator
+from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from boundedhttp.settings import HttpBoundsSettings
@@ -17,6 +17,8 @@ from contracts.net import is_loopback
 
 MIN_SECRET_KEY_BYTES = 32
 MIN_PASSWORD_LENGTH = 8
+VersionLabel = Annotated[str, Field(max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$")]
+"""A TF Serving version label as the gateway accepts it (it also goes into /v1/models/<m>/labels/<label>)."""
 log = logging.getLogger("gateway")
 
 
@@ -45,6 +47,13 @@ class Settings(HttpBoundsSettings, BaseSettings):
     model_name: str = "resnet50"
     serving_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     model_status_ttl_seconds: Annotated[float, Field(ge=0)] = 5.0
+    stable_label: VersionLabel = ""
+    """The version label (TF Serving's `version_labels`) every request names; empty: no label at all, each
+    request asks for the latest version, as without labels."""
+    canary_label: VersionLabel = ""
+    """The label that CANARY_PERCENT of the users are sent to (needs STABLE_LABEL); empty: no canary."""
+    canary_percent: Annotated[float, Field(ge=0, le=100)] = 0.0
+    """The share of users (by a hash of their account, so each stays on one side) sent to CANARY_LABEL."""
     result_cache_entries: Annotated[int, Field(ge=0)] = 10_000
     """Prediction results kept in memory per worker, in front of the database's cache query (0: off)."""
 
@@ -109,6 +118,18 @@ class Settings(HttpBoundsSettings, BaseSettings):
                 f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _labels_fit(self) -> Settings:
+        if self.canary_label and not self.stable_label:
+            raise ValueError(
+                "CANARY_LABEL needs STABLE_LABEL: a canary request falls back to the stable label"
+            )
+        if self.canary_label and self.canary_label == self.stable_label:
+            raise ValueError("CANARY_LABEL must differ from STABLE_LABEL")
+        if self.canary_percent and not self.canary_label:
+            raise ValueError("CANARY_PERCENT is set but CANARY_LABEL is empty")
+        return self
 
     @property
     def access_token_lifetime(self) -> timedelta:

@@ -30,6 +30,16 @@ PREDICTION_CACHE = Counter(
     "Prediction cache lookups by result (hit or miss).",
     ["result"],
 )
+PREDICTIONS = Counter(
+    "gateway_predictions_total",
+    "Answered predictions by the model version and the version label that answered ('' without labels).",
+    ["model_version", "model_label"],
+)
+CANARY_FALLBACKS = Counter(
+    "gateway_canary_fallbacks_total",
+    "Canary requests answered by the stable label instead, by why the canary did not answer.",
+    ["reason"],
+)
 
 FEEDBACK = Counter(
     "gateway_feedback_total",

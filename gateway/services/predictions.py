@@ -8,6 +8,10 @@ for limits read from the header) and asks the model server, sending it the uploa
 than it takes or in a format it does not decode, a reduced JPEG. The stored file is always the upload. Only
 an answered request is stored: the file is written after the model answered (507 when the disk is full),
 and removed again if its row cannot be.
+
+With STABLE_LABEL set, each request names a version label, the user's side (gateway/services/canary.py): the
+cache is looked up for the version that label points at, and the row records the label and version that
+answered (stable, when a canary request fell back).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway import crud
 from gateway.core.config import Settings
-from gateway.core.metrics import PREDICTION_CACHE
+from gateway.core.metrics import PREDICTION_CACHE, PREDICTIONS
 from gateway.models import ModelInfo, Prediction, PredictionPublic, TopK, User
+from gateway.services import canary
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
@@ -69,22 +74,25 @@ async def predict_upload(
     data = await read_limited(upload, settings.max_upload_bytes)
     md5 = md5_hex(data)
 
-    version = await serving.latest_version()
+    route = canary.LabelRouter.from_settings(settings).route(user.subject)
+    version = await serving.version_for(route.label)
     top_k: tuple[TopK, ...] | None = None
     if version is not None:
         top_k = await cached_result(session, results, user.id, md5, serving.model_name, version)
     cached = top_k is not None
+    serving_ms: float | None = None
     if top_k is not None:
         PREDICTION_CACHE.labels("hit").inc()
         assert version is not None
-        model = ModelInfo(name=serving.model_name, version=version)
+        model = ModelInfo(name=serving.model_name, version=version, label=route.label)
     else:
         PREDICTION_CACHE.labels("miss").inc()
-        result = await serving.classify(await checker.check(data))
+        result = await canary.classify(serving, await checker.check(data), route)
         top_k = tuple(
             TopK(label=label, score=score) for label, score in zip(result.labels, result.scores, strict=True)
         )
-        model = ModelInfo(name=result.model_name, version=result.model_version)
+        model = ModelInfo(name=result.model_name, version=result.model_version, label=result.label)
+        serving_ms = result.serving_ms
 
     file_name, created = await store.save(user.id, data, md5, ext)
     try:
@@ -97,10 +105,12 @@ async def predict_upload(
                 original_file_name=original_name(upload.filename),
                 model_name=model.name,
                 model_version=model.version,
+                model_label=model.label,
                 label=top_k[0].label,
                 score=top_k[0].score,
                 top_k=[item.model_dump() for item in top_k],
                 cached=cached,
+                serving_ms=serving_ms,
             ),
         )
     except BaseException:
@@ -109,6 +119,7 @@ async def predict_upload(
         raise
     if not cached:  # only once the row is committed, so memory never knows more than the database
         results.put((user.id, md5, model.name, model.version), top_k)
+    PREDICTIONS.labels(str(model.version), model.label or "").inc()
     assert record.id is not None
     return PredictionPublic(
         prediction=top_k[0].label,

@@ -10,6 +10,7 @@ import grpc
 from grpc import aio
 
 from tfs_protos.apis import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -32,6 +33,12 @@ class Behaviour:
     status_calls: int = 0
     request_ids: list[str] = field(default_factory=list)
     images: list[bytes] = field(default_factory=list)  # what each Predict was sent
+    labels: dict[str, int] = field(
+        default_factory=dict
+    )  # version_labels; others are unknown, as in TF Serving
+    down_labels: set[str] = field(default_factory=set)  # labels whose Predict fails with `mode`
+    asked_labels: list[str] = field(default_factory=list)  # each Predict's model_spec.version_label
+    metadata_calls: int = 0
 
 
 class _Servicer(
@@ -39,6 +46,15 @@ class _Servicer(
 ):
     def __init__(self, behaviour: Behaviour) -> None:
         self.b = behaviour
+
+    async def _version(self, label: str, context: aio.ServicerContext) -> int:
+        if not label:
+            return self.b.version
+        if label not in self.b.labels:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}"
+            )
+        return self.b.labels[label]
 
     async def _misbehave(self, context: aio.ServicerContext) -> None:
         if self.b.mode == "unavailable":
@@ -53,14 +69,18 @@ class _Servicer(
     async def Predict(self, request: predict_pb2.PredictRequest, context: aio.ServicerContext):  # noqa: N802
         self.b.predict_calls += 1
         self.b.request_ids.append(dict(context.invocation_metadata()).get("x-request-id", ""))
-        await self._misbehave(context)
+        label = request.model_spec.version_label
+        self.b.asked_labels.append(label)
+        version = await self._version(label, context)
+        if not self.b.down_labels or label in self.b.down_labels:
+            await self._misbehave(context)
         images = request.inputs["image_bytes"]
         assert images.dtype == types_pb2.DT_STRING
         assert len(images.string_val) == 1
         self.b.images.append(images.string_val[0])
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = self.b.version
+        response.model_spec.version.value = version
         for key, dtype in (
             ("labels", types_pb2.DT_STRING),
             ("scores", types_pb2.DT_FLOAT),
@@ -87,6 +107,18 @@ class _Servicer(
         status = response.model_version_status.add()
         status.version = self.b.version
         status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
+
+    async def GetModelMetadata(self, request, context: aio.ServicerContext):  # noqa: N802
+        self.b.metadata_calls += 1
+        label = request.model_spec.version_label
+        if self.b.mode in ("unavailable", "not_found") and (
+            not self.b.down_labels or label in self.b.down_labels
+        ):
+            await self._misbehave(context)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = await self._version(label, context)
         return response
 
 

@@ -41,7 +41,7 @@ async def test_predict_end_to_end_then_from_cache(real_api: Gateway, serving_a, 
     assert [item["score"] for item in body["top_k"]] == pytest.approx(direct["scores"], rel=1e-5)
     assert len(labels) == 5
     assert body["prediction"] == labels[0]
-    assert body["model"] == {"name": SERVED_MODEL, "version": 1}
+    assert body["model"] == {"name": SERVED_MODEL, "version": 1, "label": None}
     assert body["image_file_name"] == hashlib.md5(data).hexdigest() + ".jpeg"
     assert body["cached"] is False
 

@@ -34,7 +34,7 @@ async def test_predict_answers_and_stores_under_md5(api: Gateway, fake: FakeServ
         "lynx",
         "Persian_cat",
     ]
-    assert body["model"] == {"name": "resnet50", "version": 3}
+    assert body["model"] == {"name": "resnet50", "version": 3, "label": None}
     assert body["cached"] is False
     assert (api.settings.upload_dir / str(public["id"]) / expected_name).read_bytes() == data
     assert fake.behaviour.predict_calls == 1

@@ -109,3 +109,40 @@ async def test_numbers_in_tensor_content_are_read(two_fakes) -> None:
         await client.close()
     assert result.scores == [0.5, 0.25, 0.125, 0.0625, 0.03125]
     assert result.class_ids == [281, 282, 285, 287, 283]
+
+
+async def test_a_label_is_resolved_through_metadata_and_remembered_per_label(two_fakes) -> None:
+    a, _ = two_fakes
+    a.behaviour.labels = {"stable": 3, "canary": 4}
+    client = ServingClient(a.target, "resnet50", timeout=5, status_ttl=60)
+    try:
+        assert await client.labelled_version("canary") == 4
+        assert await client.labelled_version("stable") == 3
+        a.behaviour.labels = {"stable": 4, "canary": 5}
+        assert await client.version_for("canary") == 4  # remembered for the TTL
+        assert a.behaviour.metadata_calls == 2
+        answer = await client.classify(b"image", "canary")
+        assert (answer.model_version, answer.label) == (5, "canary")
+        assert await client.labelled_version("canary") == 5  # the answer says where the label points now
+        assert await client.latest_version() == 3  # a labelled answer is not the latest version
+        assert a.behaviour.asked_labels == ["canary"]
+    finally:
+        await client.close()
+
+
+async def test_an_unknown_label_resolves_to_none_and_a_down_server_to_the_last_known(two_fakes) -> None:
+    a, _ = two_fakes
+    a.behaviour.labels = {"canary": 4}
+    client = ServingClient(a.target, "resnet50", timeout=5, status_ttl=0)
+    try:
+        assert await client.labelled_version("canary") == 4
+        a.behaviour.mode = "unavailable"
+        a.behaviour.labels = {}
+        assert await client.labelled_version("canary") == 4
+        a.behaviour.mode = "ok"
+        assert await client.labelled_version("canary") is None
+        with pytest.raises(ServingError) as unknown:
+            await client.classify(b"image", "canary")
+        assert (unknown.value.status_code, unknown.value.reason) == (503, "unknown_label")
+    finally:
+        await client.close()

@@ -36,6 +36,8 @@ def rendered(name: str, value: object) -> str:
         return "demo key"
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

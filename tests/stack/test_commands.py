@@ -16,7 +16,8 @@ from stack.commands import (
     serving_command,
 )
 from stack.config import StackSettings
-from stack.foreground import model_config_text, serve_command
+from stack.foreground import serve_command
+from stack.model_config import model_config_text
 from stack.procs import PYTHON
 
 
@@ -129,7 +130,7 @@ def test_make_serve_with_no_model_says_how_to_get_one(tmp_path: Path) -> None:
 
 def test_model_config_text_is_tf_serving_text_format(tmp_path: Path) -> None:
     path = tmp_path / "models.config"
-    path.write_text(model_config_text({"a": Path("/m/a"), "b": Path("/m/b")}))
+    path.write_text(model_config_text({"a": Path("/m/a"), "b": Path("/m/b")}, "# test\n"))
     config = read_model_server_config(path)
     assert [(c.name, c.base_path) for c in config.model_config_list.config] == [("a", "/m/a"), ("b", "/m/b")]
     assert all(c.model_version_policy.latest.num_versions == 1 for c in config.model_config_list.config)

@@ -9,7 +9,7 @@ from contracts.net import is_loopback
 from gateway.api.deps import ClientAddressDep, ServingDep, SettingsDep
 from gateway.core import metrics
 from gateway.core.db import ensure_database, ping
-from gateway.models import ErrorDetail, HealthStatus, ModelInfo, ReadyStatus, RootStatus
+from gateway.models import ErrorDetail, HealthStatus, ModelVersion, ReadyStatus, RootStatus
 from gateway.services.serving_client import ServingError
 
 router = APIRouter(tags=["health"])
@@ -46,7 +46,7 @@ async def ready(request: Request, serving: ServingDep) -> ReadyStatus | JSONResp
         versions = await serving.available_versions()
         if versions:
             serving_state = "ok"
-            model = ModelInfo(name=serving.model_name, version=versions[-1])
+            model = ModelVersion(name=serving.model_name, version=versions[-1])
         else:
             serving_state = "no available model version"
     except ServingError as exc:
