@@ -15,7 +15,7 @@ from contracts import demo
 from gateway.models import Prediction
 from gateway.services.evaluation import TOP_CONFUSED, percentile, wilson_interval
 from tests.gateway.fake_serving import FakeServing
-from tests.gateway.helpers import Gateway, running_gateway, unique_email
+from tests.gateway.helpers import Gateway, image_bytes, running_gateway, unique_email
 
 # ---- the interval and the percentiles --------------------------------------------------------------
 
@@ -262,3 +262,26 @@ async def test_the_figures_match_a_hand_count(
 
     everything = (await api.client.get("/model/evaluation", headers=admin_headers)).json()["versions"]
     assert [v for v in everything if v["model_name"] == model_name] == versions
+
+
+async def test_predictions_through_the_api_report_their_latency(
+    api: Gateway, fake: FakeServing, fresh_user, admin_headers: dict[str, str]
+) -> None:
+    """The gateway's own timing of the model server (Prediction.serving_ms) feeds the percentiles; a cache
+    hit is counted as a prediction but has no timing."""
+    _, headers = fresh_user
+    data = image_bytes(seed=610)
+    first = (await api.predict(headers, data)).json()
+    assert (await api.predict(headers, data)).json()["cached"] is True
+    model = first["model"]
+    report = await api.client.get(
+        "/model/evaluation", headers=admin_headers, params={"model_name": model["name"]}
+    )
+    (version,) = [
+        v
+        for v in report.json()["versions"]
+        if (v["model_version"], v["model_label"]) == (model["version"], model.get("label"))
+    ]
+    assert version["predictions"] >= 2
+    assert version["latency_ms_p50"] is not None
+    assert 0 < version["latency_ms_p50"] <= version["latency_ms_p95"]
