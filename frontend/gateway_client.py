@@ -257,14 +257,28 @@ class GatewayClient:
         return Prediction.from_json(await self._request("POST", "/model/predict", token, files=files))
 
     async def send_feedback(
-        self, token: str, *, score: float, predicted_class: str, image_file_name: str, feedback: str
+        self,
+        token: str,
+        *,
+        score: float,
+        predicted_class: str,
+        image_file_name: str,
+        feedback: str,
+        verdict: str | None = None,
+        correct_label: str | None = None,
     ) -> dict[str, Any]:
-        payload = {
+        """`verdict` (`correct` / `wrong`) and `correct_label` are sent only when given: `feedback` alone is
+        the original API."""
+        payload: dict[str, Any] = {
             "score": score,
             "predicted_class": predicted_class,
             "image_file_name": image_file_name,
             "feedback": feedback,
         }
+        if verdict is not None:
+            payload["verdict"] = verdict
+        if correct_label is not None:
+            payload["correct_label"] = correct_label
         answer: dict[str, Any] = await self._request("POST", "/feedback/", token, json=payload)
         return answer
 

@@ -23,7 +23,7 @@ from frontend.gateway_client import (
     SessionExpiredError,
 )
 from frontend.images import ImageFiles, thumbnail
-from frontend.text import CORRECT, WRONG, feedback_text, model_line, readable
+from frontend.text import CORRECT, WRONG, feedback_fields, model_line, readable
 from frontend.updates import Message, Updates, update
 from frontend.views import feedback_table, history_caption, history_info
 
@@ -233,13 +233,18 @@ async def send_feedback(
         return {"feedback_msg": Message("Classify a photo first.")}
     if verdict not in (CORRECT, WRONG):
         return {"feedback_msg": Message("Choose whether the top label is correct or wrong.")}
+    fields = feedback_fields(verdict, right_label, comment)
+    if fields["correct_label"] == shown["prediction"]:
+        return {
+            "feedback_msg": Message("That is the top label itself: choose Correct, or pick another label.")
+        }
     try:
         await ctx.client.send_feedback(
             session["token"],
             score=shown["score"],
             predicted_class=shown["prediction"],
             image_file_name=shown["image_file_name"],
-            feedback=feedback_text(verdict, right_label, comment),
+            **fields,
         )
         table = await _feedback_html(ctx, session)
     except SessionExpiredError as exc:

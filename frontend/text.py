@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 CORRECT, WRONG = "Correct", "Wrong"
 UNSURE_BELOW = 0.05  # a top score this low shows as "0%" bars: say so in words
@@ -39,13 +39,30 @@ def percent(score: Any) -> str:
     return f"{float(score):.1%}" if isinstance(score, int | float) else str(score or "")
 
 
-def feedback_text(verdict: str, right_label: str | None, comment: str | None) -> str:
-    """What is stored as the feedback: 'wrong; right label: Egyptian_cat; comment: …' (label as its id)."""
-    parts = [verdict.lower()]
-    if verdict == WRONG and right_label and right_label.strip():
-        parts.append(f"right label: {right_label.strip()}")
-    if comment and comment.strip():
-        parts.append(f"comment: {comment.strip()}")
+class FeedbackFields(TypedDict):
+    verdict: str
+    correct_label: str | None
+    feedback: str
+
+
+def feedback_fields(verdict: str, right_label: str | None, comment: str | None) -> FeedbackFields:
+    """What POST /feedback/ is sent: the verdict (`correct` / `wrong`) and, for Wrong, the right label (its
+    identifier) as fields the gateway counts; the person's own comment as the free text."""
+    label = right_label.strip() if verdict == WRONG and right_label and right_label.strip() else None
+    return FeedbackFields(verdict=verdict.lower(), correct_label=label, feedback=(comment or "").strip())
+
+
+def feedback_summary(item: dict[str, Any]) -> str:
+    """A stored feedback row as a person reads it: 'wrong; right label: Egyptian cat; comment: …'. Rows
+    from before the verdict fields carry all of it in their text."""
+    verdict, text = item.get("verdict"), str(item.get("feedback") or "")
+    if not verdict:
+        return feedback_display(text)
+    parts = [str(verdict)]
+    if item.get("correct_label"):
+        parts.append(f"right label: {readable(item['correct_label'])}")
+    if text.strip():
+        parts.append(f"comment: {text.strip()}")
     return "; ".join(parts)
 
 

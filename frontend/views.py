@@ -7,7 +7,7 @@ from typing import Any
 
 from frontend.gateway_client import PastPrediction
 from frontend.images import data_uri
-from frontend.text import feedback_display, percent, readable, short_when, when
+from frontend.text import feedback_summary, percent, readable, short_when, when
 
 FEEDBACK_HEADERS = ["When (UTC)", "Photo", "Predicted", "Score", "Feedback"]
 NO_FEEDBACK = (
@@ -38,7 +38,7 @@ def feedback_table(items: list[dict[str, Any]], thumbnails: dict[int, bytes | No
             f'<td class="photo">{photo}</td>',
             f'<td class="predicted">{escape(readable(item.get("predicted_class", "")))}</td>',
             f'<td class="score">{escape(percent(item.get("score")))}</td>',
-            f'<td class="feedback">{escape(feedback_display(item.get("feedback", "")))}</td>',
+            f'<td class="feedback">{escape(feedback_summary(item))}</td>',
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return (

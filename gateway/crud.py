@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.core.security import hash_password, verify_password
@@ -30,15 +30,16 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return result.first()
 
 
-async def create_user(session: AsyncSession, user_in: UserCreate) -> User:
+async def create_user(session: AsyncSession, user_in: UserCreate, *, is_admin: bool = False) -> User:
     """EmailTakenError when the email has an account; the password is hashed either way, so that a taken
-    email takes as long as a free one."""
+    email takes as long as a free one. Only the configured admin is created with `is_admin` (ensure_admin):
+    registration through the API never sets it."""
     email = normalize_email(user_in.email)
     taken = await get_user_by_email(session, email) is not None
     hashed = await hash_password(user_in.password)
     if taken:
         raise EmailTakenError(email)
-    user = User(name=user_in.name, email=email, hashed_password=hashed)
+    user = User(name=user_in.name, email=email, hashed_password=hashed, is_admin=is_admin)
     session.add(user)
     try:
         await session.commit()
@@ -56,10 +57,19 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 
 
 async def ensure_admin(session: AsyncSession, name: str, email: str, password: str) -> bool:
-    """Create the default admin when absent; True when created. Safe when several workers race."""
+    """Create the default admin when absent, or make the existing user of that email an admin (its password
+    is left as it is); True when created. Safe when several workers race."""
     try:
-        await create_user(session, UserCreate.model_construct(name=name, email=email, password=password))
+        await create_user(
+            session, UserCreate.model_construct(name=name, email=email, password=password), is_admin=True
+        )
     except EmailTakenError:
+        await session.exec(
+            update(User)
+            .where(col(User.email) == normalize_email(email), col(User.is_admin).is_(False))
+            .values(is_admin=True)
+        )
+        await session.commit()
         return False
     return True
 
@@ -92,24 +102,32 @@ class PredictionNotFoundError(Exception):
     pass
 
 
-async def create_feedback(session: AsyncSession, user: User, feedback_in: FeedbackCreate) -> Feedback:
-    """Stored as given, linked to the user's latest prediction of that image; PredictionNotFoundError when
-    the user has none (another user's file, or a name never predicted)."""
+class CorrectLabelIsPredictedError(Exception):
+    """The right label a `wrong` verdict names is what the model answered for that prediction."""
+
+
+async def create_feedback(
+    session: AsyncSession, user: User, feedback_in: FeedbackCreate
+) -> tuple[Feedback, Prediction]:
+    """Stored as given, linked to the user's latest prediction of that image (returned too);
+    PredictionNotFoundError when the user has none (another user's file, or a name never predicted)."""
     latest = await session.exec(
-        select(Prediction.id)
+        select(Prediction)
         .where(Prediction.user_id == user.id, Prediction.image_file_name == feedback_in.image_file_name)
         .order_by(col(Prediction.id).desc())
         .limit(1)
     )
-    prediction_id = latest.first()
-    if prediction_id is None:
+    prediction = latest.first()
+    if prediction is None:
         raise PredictionNotFoundError(feedback_in.image_file_name)
+    if feedback_in.correct_label is not None and feedback_in.correct_label == prediction.label:
+        raise CorrectLabelIsPredictedError(prediction.label)
     assert user.id is not None
-    feedback = Feedback(user_id=user.id, prediction_id=prediction_id, **feedback_in.model_dump())
+    feedback = Feedback(user_id=user.id, prediction_id=prediction.id, **feedback_in.model_dump())
     session.add(feedback)
     await session.commit()
     await session.refresh(feedback)
-    return feedback
+    return feedback, prediction
 
 
 async def list_feedback(session: AsyncSession, user: User, offset: int, limit: int) -> Sequence[Feedback]:

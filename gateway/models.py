@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator, false
 from sqlmodel import Field, SQLModel
 
+from contracts.labels import imagenet_labels
 from gateway.core.config import MIN_PASSWORD_LENGTH
 
 
@@ -185,11 +194,36 @@ class PredictionPublic(BaseModel):
     prediction_id: int
 
 
+Verdict = Literal["correct", "wrong"]
+
+
 class FeedbackCreate(BaseModel):
+    """The original fields, and optionally a verdict that a machine can count: `correct`, or `wrong` with
+    (optionally) the right label, one of the model's labels. Free-text-only feedback stays valid."""
+
     score: Annotated[float, Field(ge=0, le=1)]
     predicted_class: Annotated[Text, Field(min_length=1, max_length=255)]
     image_file_name: Annotated[Text, Field(min_length=1, max_length=255)]
     feedback: Annotated[Text, Field(max_length=2000)]
+    verdict: Verdict | None = None
+    correct_label: Annotated[Text, Stripped, Field(max_length=255)] | None = None
+
+    @field_validator("correct_label")
+    @classmethod
+    def _a_right_label(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Runs after the fields before it, so `verdict` and `predicted_class` are known when valid."""
+        if value is None:
+            return None
+        if value not in imagenet_labels():
+            raise ValueError(
+                f"{value!r} is not one of the model's labels (spelled as /model/predict names them, "
+                "e.g. 'tabby')"
+            )
+        if "verdict" in info.data and info.data["verdict"] != "wrong":
+            raise ValueError('is only for verdict "wrong" (the label the prediction should have been)')
+        if value == info.data.get("predicted_class"):
+            raise ValueError('is the predicted class itself: send verdict "correct" instead')
+        return value
 
 
 class FeedbackPublic(BaseModel):
@@ -202,6 +236,8 @@ class FeedbackPublic(BaseModel):
     predicted_class: str
     score: float
     feedback: str
+    verdict: Verdict | None = None
+    correct_label: str | None = None
     created_at: datetime
 
 
@@ -237,6 +273,38 @@ class PredictionPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ConfusedPair(BaseModel):
+    """A wrong verdict's pair: what the model answered, and the label its user says is right."""
+
+    predicted: str
+    actual: str
+    count: int
+
+
+class VersionEvaluation(BaseModel):
+    """One (model name, version, label) as its users judged it (GET /model/evaluation)."""
+
+    model_name: str
+    model_version: int
+    model_label: str | None
+    predictions: int
+    feedback: int
+    """Predictions with a verdict (each counted once, by its latest verdict)."""
+    feedback_rate: float
+    correct: int
+    accuracy: float | None
+    """Top-1 accuracy among the verdicts (None without any), with its 95 % Wilson interval below."""
+    accuracy_low: float | None
+    accuracy_high: float | None
+    confused: list[ConfusedPair]
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+
+
+class EvaluationReport(BaseModel):
+    versions: list[VersionEvaluation]
 
 
 class ErrorDetail(BaseModel):

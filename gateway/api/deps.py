@@ -122,3 +122,16 @@ class AuthenticatedRoute(APIRoute):
             return await handle(request)
 
         return authenticate_first
+
+
+ADMIN_ONLY = "This needs an admin account: sign in as the gateway's admin (ADMIN_EMAIL)."
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    """The signed-in user when an admin (`User.is_admin`); 403 for anyone else."""
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, ADMIN_ONLY)
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

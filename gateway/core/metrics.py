@@ -41,6 +41,13 @@ CANARY_FALLBACKS = Counter(
     ["reason"],
 )
 
+FEEDBACK = Counter(
+    "gateway_feedback_total",
+    "Feedback stored with a verdict, by the model version and label of its prediction and the verdict "
+    "(model_label is empty when the gateway asked for no label).",
+    ["model_version", "model_label", "verdict"],
+)
+
 
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

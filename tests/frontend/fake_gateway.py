@@ -33,6 +33,8 @@ class FeedbackIn(BaseModel):
     predicted_class: str
     image_file_name: str
     feedback: str
+    verdict: str | None = None
+    correct_label: str | None = None
 
 
 @dataclass

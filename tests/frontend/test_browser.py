@@ -180,7 +180,8 @@ def test_history_on_the_real_gateway(
     ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     stored = httpx.get(f"{live_stack.gateway_url}/feedback/", headers=headers).json()
-    (row,) = [f for f in stored if f["feedback"] == "correct; comment: reopened on the real gateway"]
+    (row,) = [f for f in stored if f["feedback"] == "reopened on the real gateway"]
+    assert (row["verdict"], row["correct_label"]) == ("correct", None)
     predictions = httpx.get(
         f"{live_stack.gateway_url}/model/predictions", headers=headers, params={"limit": 5}
     ).json()["items"]

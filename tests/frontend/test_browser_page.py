@@ -253,7 +253,11 @@ def test_history_pages_reopens_and_takes_feedback(
     page.get_by_text("Thank you, your feedback is saved.").wait_for()
     (row,) = state.feedback[email]
     assert row["prediction_id"] == template["prediction_id"]
-    assert row["feedback"] == "correct; comment: reopened from history"
+    assert (row["verdict"], row["correct_label"], row["feedback"]) == (
+        "correct",
+        None,
+        "reopened from history",
+    )
 
 
 def test_an_example_classifies_and_removing_the_file_clears(

@@ -164,6 +164,21 @@ async def test_feedback_table_thumbnail_readable_and_escaped(ctx: PageContext, t
     assert '<td class="predicted">tabby</td>' in html
 
 
+async def test_feedback_sends_the_verdict_and_right_label_as_fields(
+    ctx: PageContext, state: FakeState, tmp_path: Path
+) -> None:
+    session = await signed_in(ctx)
+    shown = (await handlers.classify(ctx.client, session, (photo(tmp_path), "cat.png")))["last"]
+    same = await handlers.send_feedback(ctx, session, shown, "Wrong", shown["prediction"], "")
+    assert same["feedback_msg"].kind == "error"
+    assert "top label itself" in same["feedback_msg"].text
+    assert state.feedback.get("ann@example.com", []) == []  # nothing sent
+    await handlers.send_feedback(ctx, session, shown, "Wrong", "Egyptian_cat", " pointy ears ")
+    await handlers.send_feedback(ctx, session, shown, "Correct", "Egyptian_cat", "")  # a stale label
+    sent = [(f["verdict"], f["correct_label"], f["feedback"]) for f in state.feedback["ann@example.com"]]
+    assert sent == [("wrong", "Egyptian_cat", "pointy ears"), ("correct", None, "")]
+
+
 async def test_feedback_on_someone_elses_file_is_refused(ctx: PageContext, tmp_path: Path) -> None:
     ann = await signed_in(ctx)
     bob = await signed_in(ctx, "Bob", "bob@example.com")

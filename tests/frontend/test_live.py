@@ -92,6 +92,10 @@ def test_sign_in_classify_and_feedback(live_stack: LiveStack, example_photos: li
     assert [(readable(f["predicted_class"]), f["image_file_name"]) for f in stored] == [
         (labels[0], image_file_name)
     ]
+    # the verdict and the right label as fields the gateway counts; the comment as the free text
+    assert [(f["verdict"], f["correct_label"], f["feedback"]) for f in stored] == [
+        ("wrong", "tabby", "a test comment")
+    ]
 
 
 def test_several_users_at_once(live_stack: LiveStack, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frontend.config import Settings
-from frontend.text import feedback_display, feedback_text, label_choices, readable
+from frontend.text import feedback_display, feedback_fields, feedback_summary, label_choices, readable
 
 
 @pytest.mark.parametrize(
@@ -20,11 +20,23 @@ def test_dropdown_shows_words_and_sends_identifiers() -> None:
     assert label_choices(["Siberian_husky"]) == [("Siberian husky", "Siberian_husky")]
 
 
-def test_feedback_stored_with_identifier_shown_in_words() -> None:
-    stored = feedback_text("Wrong", " Siberian_husky ", " my_dog; no_doubt ")
-    assert stored == "wrong; right label: Siberian_husky; comment: my_dog; no_doubt"
+def test_feedback_sent_as_fields_with_identifier_shown_in_words() -> None:
+    sent = feedback_fields("Wrong", " Siberian_husky ", " my_dog; no_doubt ")
+    assert sent == {"verdict": "wrong", "correct_label": "Siberian_husky", "feedback": "my_dog; no_doubt"}
+    shown = "wrong; right label: Siberian husky; comment: my_dog; no_doubt"
+    assert feedback_summary(dict(sent)) == shown
+    assert feedback_fields("Correct", "ignored_label", None) == {
+        "verdict": "correct",
+        "correct_label": None,
+        "feedback": "",
+    }
+    assert feedback_summary({"verdict": "correct", "correct_label": None, "feedback": ""}) == "correct"
+
+
+def test_feedback_from_before_the_fields_reads_as_before() -> None:
+    stored = "wrong; right label: Siberian_husky; comment: my_dog; no_doubt"
     assert feedback_display(stored) == "wrong; right label: Siberian husky; comment: my_dog; no_doubt"
-    assert feedback_text("Correct", "ignored_label", "") == "correct"
+    assert feedback_summary({"feedback": stored, "verdict": None}) == feedback_display(stored)
 
 
 @pytest.mark.parametrize(

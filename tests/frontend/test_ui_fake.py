@@ -116,7 +116,11 @@ def test_feedback_and_my_feedback(fake_frontend: FakeFrontend, example_photos: l
     assert sent["Comment (optional)"] == ""
     (row,) = feedback_rows(sent["My feedback"])
     (stored,) = fake_frontend.state.feedback["gus@example.com"]
-    assert stored["feedback"] == "wrong; right label: Egyptian_cat; comment: ears look Egyptian"
+    assert (stored["verdict"], stored["correct_label"], stored["feedback"]) == (
+        "wrong",
+        "Egyptian_cat",
+        "ears look Egyptian",
+    )
     assert row == [
         stored["created_at"][:10] + " " + stored["created_at"][11:16],
         "thumbnail",

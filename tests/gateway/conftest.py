@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from contracts import demo
 from gateway.core.config import Settings
 from tests.gateway.fake_serving import FakeServing
 from tests.gateway.helpers import Gateway, running_gateway
@@ -109,7 +110,7 @@ async def api(gateway_settings: Callable[..., Settings], fake_server: FakeServin
 
 @pytest.fixture(scope="session")
 async def admin_headers(api: Gateway) -> dict[str, str]:
-    return await api.login("admin@example.com", "admin")
+    return await api.login(demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="session")

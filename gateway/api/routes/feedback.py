@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from gateway import crud
 from gateway.api.deps import AuthenticatedRoute, CurrentUser, SessionDep
+from gateway.core.metrics import FEEDBACK
 from gateway.models import ErrorDetail, FeedbackCreate, FeedbackPublic
 
 router = APIRouter(
@@ -23,14 +24,23 @@ router = APIRouter(
 async def create_feedback(
     feedback_in: FeedbackCreate, user: CurrentUser, session: SessionDep
 ) -> FeedbackPublic:
-    """Feedback on one of the caller's own predictions: `image_file_name` as /model/predict returned it."""
+    """Feedback on one of the caller's own predictions: `image_file_name` as /model/predict returned it.
+    `verdict` (`correct` / `wrong`) and, for `wrong`, `correct_label` (one of the model's labels) are
+    optional; they are what GET /model/evaluation counts. `feedback` stays the caller's free text."""
     try:
-        row = await crud.create_feedback(session, user, feedback_in)
+        row, prediction = await crud.create_feedback(session, user, feedback_in)
     except crud.PredictionNotFoundError as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             "No prediction of yours has this image_file_name: use the one /model/predict returned.",
         ) from exc
+    except crud.CorrectLabelIsPredictedError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            'correct_label is the label the model predicted for this image: send verdict "correct" instead.',
+        ) from exc
+    if row.verdict is not None:
+        FEEDBACK.labels(str(prediction.model_version), prediction.model_label or "", row.verdict).inc()
     return FeedbackPublic.model_validate(row)
 
 

@@ -1,0 +1,27 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.api.deps import AdminUser, AuthenticatedRoute, SessionDep
+from gateway.models import ErrorDetail, EvaluationReport
+from gateway.services.evaluation import evaluation_report
+
+router = APIRouter(
+    prefix="/model",
+    tags=["model"],
+    responses={401: {"model": ErrorDetail}, 403: {"model": ErrorDetail}},
+    route_class=AuthenticatedRoute,
+)
+
+
+@router.get("/evaluation", response_model=EvaluationReport)
+async def evaluation(
+    _admin: AdminUser,
+    session: SessionDep,
+    model_name: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+) -> EvaluationReport:
+    """Admins only. Each model version and label as its users judged it: predictions, feedback with a
+    verdict (each prediction's latest) and its rate, top-1 accuracy with a 95 % Wilson interval, the most
+    confused (predicted, actual) label pairs, and the model server's p50/p95 latency as the gateway timed
+    it (recent uncached predictions)."""
+    return await evaluation_report(session, model_name)
