@@ -159,6 +159,7 @@ class UserPublic(BaseModel):
     id: int
     name: str
     email: str
+    is_admin: bool = False
 
 
 class Token(BaseModel):
@@ -303,7 +304,19 @@ class VersionEvaluation(BaseModel):
     latency_ms_p95: float | None
 
 
+class LabelRoute(BaseModel):
+    """A version label the gateway sends users to, and the version it points at now (None: unknown to the
+    model server, or not loaded)."""
+
+    label: str
+    version: int | None
+    percent: float
+    """The share of users sent to it."""
+
+
 class EvaluationReport(BaseModel):
+    routes: list[LabelRoute] = []
+    """Stable first, then the canary; empty when the gateway names no labels (STABLE_LABEL unset)."""
     versions: list[VersionEvaluation]
 
 

@@ -55,6 +55,13 @@ class LabelRouter:
     def from_settings(cls, settings: Settings) -> LabelRouter:
         return cls(settings.stable_label, settings.canary_label, settings.canary_percent)
 
+    def shares(self) -> list[tuple[str, float]]:
+        """(label, percent of users) for stable, then the canary; [] when no label is named."""
+        if self.stable is None:
+            return []
+        canary = [(self.canary, self.percent)] if self.canary is not None else []
+        return [(self.stable, 100.0 - self.percent), *canary]
+
     def route(self, subject: str) -> Route:
         if self.stable is None:
             return NO_LABELS

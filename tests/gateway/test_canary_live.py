@@ -14,6 +14,7 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
+from contracts import demo
 from gateway.core.config import Settings
 from tests.gateway.helpers import Gateway, image_bytes, running_gateway
 from tests.gateway.test_canary import binomial_bound
@@ -75,6 +76,14 @@ async def predict_each(api: Gateway, users: list[dict[str, str]], seed: int) -> 
     return list(await asyncio.gather(*(one(i, h) for i, h in enumerate(users))))
 
 
+async def counted_by_label(api: Gateway, admin: dict[str, str]) -> dict[tuple[str, int], int]:
+    """Predictions per (label, version) of MODEL, from the operators' evaluation (the database may hold
+    other tests' predictions: compare before and after)."""
+    response = await api.client.get("/model/evaluation", params={"model_name": MODEL}, headers=admin)
+    assert response.status_code == 200, response.text
+    return {(v["model_label"], v["model_version"]): v["predictions"] for v in response.json()["versions"]}
+
+
 async def test_users_stick_to_their_label_and_a_lost_canary_falls_back_to_stable(
     two_versions: ServingProcess, gateway_settings: Callable[..., Settings]
 ) -> None:
@@ -96,6 +105,8 @@ async def test_users_stick_to_their_label_and_a_lost_canary_falls_back_to_stable
 
         users = list(await asyncio.gather(*(sign_up() for _ in range(USERS))))
         canary_before = counter("gateway_predictions_total", model_version="2", model_label="canary")
+        admin = await api.login(demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD)
+        counted_before = await counted_by_label(api, admin)
 
         rounds = [await predict_each(api, users, seed) for seed in (1, 2, 3)]
         sides = [{(m["label"], m["version"]) for m in answers} for answers in zip(*rounds, strict=True)]
@@ -108,6 +119,20 @@ async def test_users_stick_to_their_label_and_a_lost_canary_falls_back_to_stable
         assert counter("gateway_predictions_total", model_version="2", model_label="canary") == (
             canary_before + 3 * len(on_canary)
         )
+
+        # the operators' view: where users go now, and each side's predictions counted
+        assert (await api.client.get("/user/me", headers=admin)).json()["is_admin"] is True
+        assert (await api.client.get("/user/me", headers=users[0])).json()["is_admin"] is False
+        report = (await api.client.get("/model/evaluation", headers=admin)).json()
+        assert report["routes"] == [
+            {"label": "stable", "version": 1, "percent": 100 - PERCENT},
+            {"label": "canary", "version": 2, "percent": PERCENT},
+        ]
+        counted = await counted_by_label(api, admin)
+        assert {side: counted.get(side, 0) - counted_before.get(side, 0) for side in SIDES} == {
+            ("stable", 1): 3 * (USERS - len(on_canary)),
+            ("canary", 2): 3 * len(on_canary),
+        }
 
         # each user's history says which version and label answered them
         for index in (on_canary[0], next(i for i in range(USERS) if i not in on_canary)):
