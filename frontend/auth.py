@@ -77,7 +77,7 @@ def auth_router(client: GatewayClient, store: SessionStore, settings: Settings) 
     async def open_session(request: Request, response: Response, token: str) -> AuthAnswer:
         user = await client.me(token)
         store.end(request.cookies.get(COOKIE))
-        session_id, session = store.create(token, user.name, user.email)
+        session_id, session = store.create(token, user.name, user.email, user.is_admin)
         set_cookie(response, session_id, session)
         return AuthAnswer(ok=True)
 

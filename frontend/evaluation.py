@@ -10,7 +10,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from frontend.gateway_client import GatewayError, SessionExpiredError
+from frontend.handlers import PageContext, Session, expired_view, signed_out_view
 from frontend.text import readable
+from frontend.updates import Message, Updates
 
 NO_EVALUATION = (
     "No predictions yet. Once people classify photos and say whether the answer was right, the figures "
@@ -111,26 +114,46 @@ def accuracy_plot(rows: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def routing_line(routes: list[dict[str, Any]]) -> str:
+    """Where the gateway sends users now: '90 % of users get stable (version 3), 10 % canary (version 4)'."""
+    if not routes:
+        return ""
+    parts = []
+    for route in routes:
+        version = route.get("version")
+        where = f"version {version}" if version is not None else "no version loaded"
+        parts.append(
+            f"{float(route.get('percent') or 0):g} % <b>{escape(str(route.get('label')))}</b> ({where})"
+        )
+    return f'<p class="routing">Users now: {", ".join(parts)}; each user stays on one side.</p>'
+
+
 def evaluation_html(report: dict[str, Any]) -> str:
     """The report as a table, one column per version (stable, canary, then the rest), and the plot."""
-    stable = str(report.get("stable_label") or STABLE)
-    canary = str(report.get("canary_label") or CANARY)
+    routes = list(report.get("routes") or [])
+    stable = str(routes[0]["label"]) if routes else STABLE
+    canary = str(routes[1]["label"]) if len(routes) > 1 else CANARY
     rows = ordered(list(report.get("versions") or []), stable, canary)
     if not rows:
-        return f'<p class="empty-hint">{escape(NO_EVALUATION)}</p>'
+        return f'{routing_line(routes)}<p class="empty-hint">{escape(NO_EVALUATION)}</p>'
     head = "".join(f"<th>{escape(column_title(r))}</th>" for r in rows)
     body = "".join(
         f"<tr><th scope='row'>{escape(name)}</th>{''.join(f'<td>{cell(r)}</td>' for r in rows)}</tr>"
         for name, cell in ROWS
     )
-    routing = ""
-    if report.get("canary_percent"):
-        routing = (
-            f'<p class="routing">{float(report["canary_percent"]):g} % of users are sent to '
-            f"<b>{escape(canary)}</b>, the others to <b>{escape(stable)}</b>; "
-            "each user stays on one side.</p>"
-        )
     return (
-        f'<div class="evaluation">{routing}<table><thead><tr><th></th>{head}</tr></thead>'
+        f'<div class="evaluation">{routing_line(routes)}<table><thead><tr><th></th>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table>{accuracy_plot(rows)}</div>"
     )
+
+
+async def load_evaluation(ctx: PageContext, session: Session) -> Updates:
+    if not session:
+        return signed_out_view("Please sign in first.")
+    try:
+        report = await ctx.client.evaluation(session["token"])
+    except SessionExpiredError as exc:
+        return expired_view(exc.message)
+    except GatewayError as exc:
+        return {"evaluation_msg": Message(exc.message)}
+    return {"evaluation_msg": Message(), "evaluation_table": evaluation_html(report)}

@@ -45,6 +45,7 @@ class User:
     id: int | str
     name: str
     email: str
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,9 @@ class GatewayClient:
 
     async def me(self, token: str) -> User:
         data = await self._request("GET", "/user/me", token)
-        return User(id=data["id"], name=data["name"], email=data["email"])
+        return User(
+            id=data["id"], name=data["name"], email=data["email"], is_admin=bool(data.get("is_admin"))
+        )
 
     async def predict(self, token: str, path: Path, filename: str | None = None) -> Prediction:
         """Send the file's original bytes under its original name, so the gateway judges type and size."""
@@ -297,6 +300,11 @@ class GatewayClient:
             limit=int(data.get("limit") or limit),
             offset=int(data.get("offset") or offset),
         )
+
+    async def evaluation(self, token: str) -> dict[str, Any]:
+        """`GET /model/evaluation` as the gateway answers it (admins only: 403 for anyone else)."""
+        data = await self._request("GET", "/model/evaluation", token)
+        return data if isinstance(data, dict) else {}
 
     async def prediction_image(self, token: str, prediction_id: int) -> bytes:
         """The photo of one of the caller's own predictions, as uploaded."""

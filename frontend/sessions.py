@@ -24,10 +24,17 @@ class Session:
     name: str
     email: str
     expires_at: float  # Unix time
+    is_admin: bool = False  # shows the Evaluation tab; the gateway itself refuses its data to others
 
     def as_dict(self) -> dict[str, Any]:
-        """What the handlers take: {"token", "name", "email", "expires_at"}."""
-        return {"token": self.token, "name": self.name, "email": self.email, "expires_at": self.expires_at}
+        """What the handlers take: {"token", "name", "email", "expires_at", "is_admin"}."""
+        return {
+            "token": self.token,
+            "name": self.name,
+            "email": self.email,
+            "expires_at": self.expires_at,
+            "is_admin": self.is_admin,
+        }
 
 
 def token_expiry(token: str) -> float | None:
@@ -49,10 +56,10 @@ class SessionStore:
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-    def create(self, token: str, name: str, email: str) -> tuple[str, Session]:
+    def create(self, token: str, name: str, email: str, is_admin: bool = False) -> tuple[str, Session]:
         now = time.time()
         expires = min(token_expiry(token) or now + self.max_seconds, now + self.max_seconds)
-        session = Session(token, name, email, expires)
+        session = Session(token, name, email, expires, is_admin)
         session_id = secrets.token_urlsafe(32)
         self._sessions[session_id] = session
         self._purge(now)

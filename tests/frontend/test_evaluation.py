@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from frontend.evaluation import NO_EVALUATION, accuracy_plot, evaluation_html, ordered
+from frontend.evaluation import accuracy_plot, evaluation_html, ordered
 
 
 def version(number: int, label: str | None, **figures: Any) -> dict[str, Any]:
@@ -32,14 +32,18 @@ def test_stable_then_canary_then_the_rest() -> None:
 
 
 def test_the_table_reads_as_a_person_reads_it() -> None:
-    html = evaluation_html({"versions": [CANARY, STABLE], "canary_percent": 10})
+    routes = [
+        {"label": "stable", "version": 1, "percent": 90},
+        {"label": "canary", "version": 2, "percent": 10},
+    ]
+    html = evaluation_html({"routes": routes, "versions": [CANARY, STABLE]})
     headers = re.findall(r"<th>(version [^<]*)</th>", html)
     assert headers == ["version 1 · stable", "version 2 · canary"]
     assert "80% [63%–91%] of 30" in html
     assert "30 (33%)" in html
     assert "12 / 30 ms" in html
     assert "tiger cat → tabby (4)" in html
-    assert "10 % of users are sent to <b>canary</b>" in html
+    assert "90 % <b>stable</b> (version 1), 10 % <b>canary</b> (version 2)" in html
 
 
 def test_the_plot_puts_each_version_on_its_interval() -> None:
@@ -54,8 +58,18 @@ def test_the_plot_puts_each_version_on_its_interval() -> None:
         assert float(span["x1"]) <= dot <= float(span["x2"])
 
 
+def test_the_routes_name_the_stable_and_canary_columns() -> None:
+    routes = [
+        {"label": "blue", "version": 2, "percent": 80},
+        {"label": "green", "version": None, "percent": 20},
+    ]
+    html = evaluation_html({"routes": routes, "versions": [version(1, "green"), version(2, "blue")]})
+    assert re.findall(r"<th>(version [^<]*)</th>", html) == ["version 2 · blue", "version 1 · green"]
+    assert "20 % <b>green</b> (no version loaded)" in html
+
+
 def test_no_versions_and_hostile_names() -> None:
-    assert NO_EVALUATION in evaluation_html({"versions": []})
+    assert "No predictions yet" in evaluation_html({"versions": []})
     hostile = version(3, "<script>x</script>", predictions=1, feedback=1, feedback_rate=1, correct=1,
                       accuracy=1.0, accuracy_low=0.2, accuracy_high=1.0,
                       confused=[{"predicted": "<img src=x>", "actual": "a&b", "count": 1}])  # fmt: skip
