@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from frontend.config import UNSURE_BELOW
 from frontend.gateway_client import (
     GatewayClient,
     GatewayError,
@@ -23,7 +24,7 @@ from frontend.gateway_client import (
     SessionExpiredError,
 )
 from frontend.images import ImageFiles, thumbnail
-from frontend.text import CORRECT, WRONG, feedback_text, model_line, readable
+from frontend.text import CORRECT, WRONG, answer, feedback_text, model_line, readable
 from frontend.updates import Message, Updates, update
 from frontend.views import feedback_table, history_caption, history_info
 
@@ -43,6 +44,7 @@ Upload = tuple[Path, str] | None  # (file on disk, the name it was uploaded unde
 class PageContext:
     client: GatewayClient
     files: ImageFiles
+    unsure_below: float = UNSURE_BELOW
 
 
 # --- the views every handler builds on ---
@@ -52,6 +54,7 @@ def cleared_results(message: str = "") -> Updates:
     return {
         "last": None,
         "photo": update(value=None, visible=False),
+        "answer": update(value="", visible=False),
         "result": None,
         "model_info": "",
         "classify_msg": Message(message),
@@ -145,7 +148,8 @@ def after_auth(session: Session, owner: str | None, message: str | None) -> Upda
     return open_session(session, owner)
 
 
-def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
+def shown_prediction(pred: Prediction, photo: Path, model_text: str, unsure_below: float) -> Updates:
+    headline, style = answer(pred.prediction, pred.score, unsure_below)
     return {
         **cleared_results(),
         "last": {
@@ -154,6 +158,7 @@ def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
             "image_file_name": pred.image_file_name,
         },
         "photo": update(value=str(photo), visible=True),
+        "answer": update(value=headline, visible=True, elem_classes=[style]),
         "result": {readable(label): score for label, score in pred.top_k},
         "model_info": model_text,
         "feedback_box": update(visible=True),
@@ -170,7 +175,9 @@ def sign_out() -> Updates:
 # --- classify and feedback ---
 
 
-async def classify(client: GatewayClient, session: Session, upload: Upload) -> Updates:
+async def classify(
+    client: GatewayClient, session: Session, upload: Upload, unsure_below: float = UNSURE_BELOW
+) -> Updates:
     """A photo was uploaded (or an example picked): the gateway decides whether it is acceptable."""
     if upload is None:
         return cleared_results()
@@ -186,14 +193,16 @@ async def classify(client: GatewayClient, session: Session, upload: Upload) -> U
     except OSError:
         log.exception("cannot read the uploaded file")
         return cleared_results("The uploaded file could not be read; please upload it again.")
-    line = model_line(pred.model_name, pred.model_version, pred.score, cached=pred.cached)
-    return shown_prediction(pred, path, line)
+    line = model_line(pred.model_name, pred.model_version, cached=pred.cached)
+    return shown_prediction(pred, path, line, unsure_below)
 
 
-async def classify_clicked(client: GatewayClient, session: Session, upload: Upload) -> Updates:
+async def classify_clicked(
+    client: GatewayClient, session: Session, upload: Upload, unsure_below: float = UNSURE_BELOW
+) -> Updates:
     if session and upload is None:
         return cleared_results("Drop a photo in the box above, or pick one of the examples.")
-    return await classify(client, session, upload)
+    return await classify(client, session, upload, unsure_below)
 
 
 def on_verdict(value: str | None) -> Updates:
@@ -352,11 +361,9 @@ async def reopen(
         return {"history_msg": Message(exc.message)}
     photo = await ctx.files.write(session["email"], item.image_file_name, content)
     source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
-    line = model_line(
-        item.model_name, item.model_version, item.score, cached=True, reopened_at=item.created_at
-    )
+    line = model_line(item.model_name, item.model_version, cached=True, reopened_at=item.created_at)
     return {
-        **shown_prediction(item.as_prediction(), photo, f"{line}  \nPhoto: `{source}`"),
+        **shown_prediction(item.as_prediction(), photo, f"{line}  \nPhoto: `{source}`", ctx.unsure_below),
         "upload": None,
         "tabs": update(selected=CLASSIFY_TAB),
         "history_msg": Message(),

@@ -15,12 +15,13 @@ import gradio as gr
 
 from contracts import demo
 from frontend import handlers, scripts
+from frontend.config import UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
 from frontend.sessions import COOKIE, SessionStore
 from frontend.style import CSS
-from frontend.text import CORRECT, WRONG, label_choices
+from frontend.text import CORRECT, WHAT_IT_KNOWS, WRONG, label_choices
 from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
@@ -87,7 +88,11 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
     el["last"] = gr.State(None)  # the prediction shown, for feedback
     el["history"] = gr.State(None)  # the History page shown
 
-    gr.Markdown("# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.")
+    gr.Markdown(
+        "# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.  \n"
+        + WHAT_IT_KNOWS,
+        elem_id="intro",
+    )
 
     # The sign-in forms are read by the page's script (frontend.scripts), never sent as an event's inputs,
     # so Gradio is told that they take typing.
@@ -145,7 +150,10 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                         else None
                     )
                 with gr.Column(min_width=300):
-                    el["result"] = gr.Label(num_top_classes=5, label="Top 5 labels", elem_id="top5")
+                    el["answer"] = gr.Markdown(visible=False, label="Answer", elem_id="answer")
+                    el["result"] = gr.Label(
+                        num_top_classes=5, label="Top 5 labels", elem_id="top5", show_heading=False
+                    )
                     el["model_info"] = gr.Markdown(label="Model")
                     with gr.Group(visible=False) as el["feedback_box"]:
                         el["verdict"] = gr.Radio([CORRECT, WRONG], label="Is the top label right?")
@@ -208,9 +216,11 @@ def build_demo(
     *,
     demo_login: bool = False,
     files: ImageFiles | None = None,
+    unsure_below: float = UNSURE_BELOW,
 ) -> gr.Blocks:
     """The page, with each event wired to its handler."""
-    ctx = PageContext(client, files or ImageFiles(Path(tempfile.mkdtemp(prefix="image-classifier-"))))
+    folder = Path(tempfile.mkdtemp(prefix="image-classifier-"))
+    ctx = PageContext(client, files or ImageFiles(folder), unsure_below)
     demo: gr.Blocks
     with gr.Blocks(title="Image classifier", analytics_enabled=False) as demo:
         el, c = layout(labels, examples, demo_login)
@@ -293,7 +303,7 @@ def build_demo(
         c.sign_out.click(signed_out, inputs=auth_inputs, js=scripts.SIGN_OUT, api_name="sign_out", **common)
 
         def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
-            return wire(lambda session, payload: fn(client, session, uploaded_file(payload)))
+            return wire(lambda session, payload: fn(client, session, uploaded_file(payload), unsure_below))
 
         classify_events = {
             "inputs": [owner, el["upload"]],

@@ -76,9 +76,9 @@ def test_labels_are_readable_words(
     bars = page.locator("#top5 meter")
     shown = [bars.nth(i).get_attribute("aria-label") for i in range(bars.count())]
     assert shown == [label.replace("_", " ") for label, _ in TOP5]  # "tiger cat", "Egyptian cat"
-    headline = page.locator("#top5 [data-testid='label-output-value']")
-    assert headline.inner_text().strip() == "tabby"
-    assert not is_monospace(page, "#top5 [data-testid='label-output-value']")
+    headline = page.locator("#answer")
+    assert headline.inner_text().strip() == "tabby · 61%"
+    assert not is_monospace(page, "#answer strong")
     assert not is_monospace(page, "#top5 meter")
     page.get_by_label("Wrong").check()
     page.get_by_label("Right label").press_sequentially("egypt")

@@ -1,0 +1,74 @@
+"""Issue 22 on the page in a real headless Chromium, with a fake gateway: a weak answer reads as "not sure",
+History groups repeats of one photo, whole captions. Screenshots go to test-output/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from contracts.labels import NUM_CLASSES
+from frontend.config import UNSURE_BELOW
+from tests.frontend.conftest import CHROMIUM, NO_CHROMIUM, FakeFrontend
+from tests.frontend.fake_gateway import TOP5
+from tests.frontend.test_browser_page import TIMEOUT_MS, a_photo, classify, register
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM),
+]
+
+WEAK = [
+    ("football_helmet", 0.18),
+    ("crash_helmet", 0.12),
+    ("space_shuttle", 0.05),
+    ("mask", 0.04),
+    ("wig", 0.03),
+]
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def weak_answers(fake_frontend: FakeFrontend) -> Iterator[None]:
+    fake_frontend.state.top5 = list(WEAK)
+    yield
+    fake_frontend.state.top5 = list(TOP5)
+
+
+def font_size(page: Page, selector: str) -> float:
+    return float(page.locator(selector).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)"))
+
+
+def test_a_weak_answer_says_not_sure(
+    page: Page, fake_frontend: FakeFrontend, tmp_path: Path, test_output_dir: Path, weak_answers: None
+) -> None:
+    register(page, fake_frontend.url, "Mae")
+    expect(page.locator("#intro")).to_contain_text(f"{NUM_CLASSES:,} ImageNet classes")
+    expect(page.locator("#intro")).to_contain_text("no class for people")
+    classify(page, a_photo(tmp_path, "astronaut.png", (20, 20, 60)))
+    answer = page.locator("#answer")
+    expect(answer).to_contain_text("Not sure — maybe football helmet (18%)")
+    expect(answer).to_contain_text(f"under {UNSURE_BELOW:.0%}")
+    assert "answer-unsure" in (answer.get_attribute("class") or "")
+    page.screenshot(path=test_output_dir / "frontend-not-sure.png", full_page=True)
+    weak_size = font_size(page, "#answer p")
+
+    fake_frontend.state.top5 = list(TOP5)
+    page.reload()  # an empty upload box (the session survives a reload)
+    page.get_by_text("Signed in as").wait_for()
+    classify(page, a_photo(tmp_path, "cat.png", (200, 120, 40)))
+    expect(answer).to_have_text("tabby · 61%")
+    assert "answer-sure" in (answer.get_attribute("class") or "")
+    assert "Not sure" not in answer.inner_text()
+    assert font_size(page, "#answer p") > weak_size  # a headline, the weak one is not
+    page.screenshot(path=test_output_dir / "frontend-sure.png", full_page=True)
