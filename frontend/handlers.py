@@ -26,7 +26,7 @@ from frontend.gateway_client import (
 from frontend.images import ImageFiles, thumbnail
 from frontend.text import CORRECT, WRONG, answer, feedback_text, model_line, readable
 from frontend.updates import Message, Updates, update
-from frontend.views import feedback_table, history_caption, history_info
+from frontend.views import feedback_table, history_caption, history_info, repeats_grouped
 
 log = logging.getLogger(__name__)
 
@@ -306,19 +306,20 @@ async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> U
         page = await ctx.client.list_predictions(session["token"], HISTORY_PAGE, offset)
         if not page.items and offset > 0:  # the last page emptied meanwhile: show the first
             return await load_history(ctx, session, 0)
-        thumbs = await thumbnails(ctx, session, [item.prediction_id for item in page.items])
+        tiles = repeats_grouped(page.items)
+        thumbs = await thumbnails(ctx, session, [tile.item.prediction_id for tile in tiles])
         gallery = []
-        for item in page.items:
-            jpeg = thumbs.get(item.prediction_id)
+        for tile in tiles:
+            jpeg = thumbs.get(tile.item.prediction_id)
             if jpeg is None:
                 continue  # Gradio's gallery needs an image; the count below still says how many
-            path = await ctx.files.write(session["email"], f"thumb-{item.prediction_id}.jpg", jpeg)
-            gallery.append((str(path), history_caption(item)))
+            path = await ctx.files.write(session["email"], f"thumb-{tile.item.prediction_id}.jpg", jpeg)
+            gallery.append((str(path), history_caption(tile)))
     except SessionExpiredError as exc:
         return expired_view(exc.message)
     except GatewayError as exc:
         return {"history_msg": Message(exc.message)}
-    shown = [item for item in page.items if thumbs.get(item.prediction_id) is not None]
+    shown = [tile.item for tile in tiles if thumbs.get(tile.item.prediction_id) is not None]
     return {
         "history": {
             "offset": page.offset,
@@ -326,7 +327,7 @@ async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> U
             "items": [_past_to_state(item) for item in shown],
         },
         "history_gallery": gallery,
-        "history_info": history_info(page.offset, len(page.items), page.total),
+        "history_info": history_info(page.offset, len(page.items), page.total, len(tiles)),
         "history_msg": Message(),
         "newer_btn": update(interactive=page.offset > 0),
         "older_btn": update(interactive=page.offset + len(page.items) < page.total),

@@ -44,12 +44,12 @@ def when(value: Any) -> str:
 
 
 def short_when(value: Any) -> str:
-    """'2026-11-27T08:26:01+00:00' -> 'Nov 27, 08:26' (fits under a thumbnail)."""
+    """'2026-11-27T08:26:01+00:00' -> 'Nov 27 08:26' (fits under a thumbnail)."""
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return when(value)
-    return moment.strftime("%b %d, %H:%M")
+    return moment.strftime("%b %d %H:%M")
 
 
 def percent(score: Any) -> str:

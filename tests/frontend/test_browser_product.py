@@ -72,3 +72,30 @@ def test_a_weak_answer_says_not_sure(
     assert "Not sure" not in answer.inner_text()
     assert font_size(page, "#answer p") > weak_size  # a headline, the weak one is not
     page.screenshot(path=test_output_dir / "frontend-sure.png", full_page=True)
+
+
+def test_history_groups_repeats_with_whole_captions(
+    page: Page, fake_frontend: FakeFrontend, tmp_path: Path, test_output_dir: Path
+) -> None:
+    register(page, fake_frontend.url, "Noor")
+    cat, cup = a_photo(tmp_path, "cat.png", (200, 120, 40)), a_photo(tmp_path, "cup.png", (30, 60, 200))
+    for path in (cat, cup, cat, cat, cat):
+        page.reload()  # an empty upload box
+        page.get_by_text("Signed in as").wait_for()
+        classify(page, path)
+    page.get_by_role("tab", name="History").click()
+    captions = page.locator("#history-gallery .caption-label")
+    expect(captions).to_have_count(2)
+    expect(captions.first).to_contain_text("asked 4 times, last ")
+    expect(captions.nth(1)).not_to_contain_text("asked")
+    expect(page.locator("#history-info")).to_contain_text("Predictions 1–5 of 5 (2 photos")
+    for i in range(2):
+        whole = captions.nth(i).evaluate(
+            "e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight"
+        )
+        assert whole, captions.nth(i).inner_text()
+        assert "…" not in captions.nth(i).inner_text()
+    page.screenshot(path=test_output_dir / "frontend-history-grouped.png", full_page=True)
+    page.locator("#history-gallery img").first.click()  # the grouped tile reopens
+    expect(page.get_by_role("tab", name="Classify")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#answer")).to_have_text("tabby · 61%")
