@@ -145,7 +145,7 @@ def test_history_lists_my_predictions(fake_frontend: FakeFrontend, example_photo
     assert out["History"].startswith("Predictions 1–2 of 2, newest first.")
     captions = [item["caption"] for item in out["Past predictions"]]
     assert len(captions) == 2
-    assert all(c.startswith("tabby 61% · ") for c in captions)
+    assert all(c.startswith("tabby 61%\n") and "asked" not in c for c in captions)  # two photos, once each
 
 
 def test_sessions_are_separate(fake_frontend: FakeFrontend, example_photos: list[Path]) -> None:
