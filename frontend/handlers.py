@@ -53,7 +53,6 @@ class PageContext:
 def cleared_results(message: str = "") -> Updates:
     return {
         "last": None,
-        "photo": update(value=None, visible=False),
         "answer": update(value="", visible=False),
         "result": None,
         "model_info": "",
@@ -148,7 +147,8 @@ def after_auth(session: Session, owner: str | None, message: str | None) -> Upda
     return open_session(session, owner)
 
 
-def shown_prediction(pred: Prediction, photo: Path, model_text: str, unsure_below: float) -> Updates:
+def shown_prediction(pred: Prediction, model_text: str, unsure_below: float) -> Updates:
+    """The answer beside the photo (the photo itself stays in the one image box)."""
     headline, style = answer(pred.prediction, pred.score, unsure_below)
     return {
         **cleared_results(),
@@ -157,7 +157,6 @@ def shown_prediction(pred: Prediction, photo: Path, model_text: str, unsure_belo
             "score": pred.score,
             "image_file_name": pred.image_file_name,
         },
-        "photo": update(value=str(photo), visible=True),
         "answer": update(value=headline, visible=True, elem_classes=[style]),
         "result": {readable(label): score for label, score in pred.top_k},
         "model_info": model_text,
@@ -178,7 +177,8 @@ def sign_out() -> Updates:
 async def classify(
     client: GatewayClient, session: Session, upload: Upload, unsure_below: float = UNSURE_BELOW
 ) -> Updates:
-    """A photo was uploaded (or an example picked): the gateway decides whether it is acceptable."""
+    """A photo arrived in the box (a click, a drop, a paste, the camera, an example): the gateway decides
+    whether it is acceptable. An emptied box (its ×) empties the answer, with nothing to complain about."""
     if upload is None:
         return cleared_results()
     if not session:
@@ -189,20 +189,17 @@ async def classify(
     except SessionExpiredError as exc:
         return expired_view(exc.message)
     except GatewayError as exc:
-        return cleared_results(exc.message)
+        return refused(exc.message)
     except OSError:
         log.exception("cannot read the uploaded file")
-        return cleared_results("The uploaded file could not be read; please upload it again.")
+        return refused("The uploaded file could not be read; please upload it again.")
     line = model_line(pred.model_name, pred.model_version, cached=pred.cached)
-    return shown_prediction(pred, path, line, unsure_below)
+    return shown_prediction(pred, line, unsure_below)
 
 
-async def classify_clicked(
-    client: GatewayClient, session: Session, upload: Upload, unsure_below: float = UNSURE_BELOW
-) -> Updates:
-    if session and upload is None:
-        return cleared_results("Drop a photo in the box above, or pick one of the examples.")
-    return await classify(client, session, upload, unsure_below)
+def refused(message: str) -> Updates:
+    """The gateway's reason, and an empty box (no broken-image frame, and ready for the next photo)."""
+    return {**cleared_results(message), "upload": None}
 
 
 def on_verdict(value: str | None) -> Updates:
@@ -364,8 +361,8 @@ async def reopen(
     source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
     line = model_line(item.model_name, item.model_version, cached=True, reopened_at=item.created_at)
     return {
-        **shown_prediction(item.as_prediction(), photo, f"{line}  \nPhoto: `{source}`", ctx.unsure_below),
-        "upload": None,
+        **shown_prediction(item.as_prediction(), f"{line}  \nPhoto: `{source}`", ctx.unsure_below),
+        "upload": str(photo),  # in the image box, as if just dropped there
         "tabs": update(selected=CLASSIFY_TAB),
         "history_msg": Message(),
     }

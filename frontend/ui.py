@@ -27,6 +27,9 @@ from frontend.updates import Message, Update, Updates
 __all__ = ["CSS", "build_demo", "to_gradio"]
 
 DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
+PLACEHOLDER = (
+    "Drop a photo here, click to choose one, paste one, or use the camera (JPEG, PNG, GIF, WebP, HEIC)"
+)
 
 
 def to_gradio(elements: dict[str, Any], updates: Updates) -> dict[Any, Any]:
@@ -72,7 +75,6 @@ class Controls:
     sign_in: Any
     register: Any
     sign_out: Any
-    classify: Any
     examples: Any
     send: Any
     history_tab: Any
@@ -128,24 +130,26 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
         with gr.Tabs(selected=CLASSIFY_TAB) as el["tabs"]:
             with gr.Tab("Classify", id=CLASSIFY_TAB), gr.Row():
                 with gr.Column(min_width=300):
-                    el["upload"] = gr.File(
-                        label="Photo (JPEG, PNG or GIF)",
-                        file_count="single",
-                        file_types=None,  # any file: the handler says why one is not accepted
-                        height=120,
-                        elem_id="upload",
-                    )
-                    el["photo"] = gr.Image(
+                    # One box: click, drop, paste or the camera; the photo is classified as it arrives
+                    # and stays there, beside its answer.
+                    el["upload"] = gr.Image(
                         label="Your photo",
-                        interactive=False,
-                        visible=False,
-                        height=320,
-                        elem_id="photo",
+                        sources=["upload", "clipboard", "webcam"],
+                        type="filepath",
+                        interactive=True,
+                        height=340,
+                        elem_id="upload",
+                        placeholder=PLACEHOLDER,
+                        buttons=[],
                     )
-                    classify_btn = gr.Button("Classify", variant="primary")
                     el["classify_msg"] = _message_line("Classify message")
                     example_set = (
-                        gr.Examples([[str(p)] for p in examples], inputs=el["upload"], label="Or try one")
+                        gr.Examples(
+                            [[str(p)] for p in examples],
+                            inputs=el["upload"],
+                            label="Or try one",
+                            examples_per_page=len(examples),
+                        )
                         if examples
                         else None
                     )
@@ -198,7 +202,6 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
         sign_in_btn,
         register_btn,
         sign_out_btn,
-        classify_btn,
         example_set,
         send_btn,
         history_tab,
@@ -310,17 +313,16 @@ def build_demo(
             **progress_on(el["result"]),
             "preprocess": False,  # the original file, see uploaded_file
         }
-        c.classify.click(classify_with(handlers.classify_clicked), api_name="classify", **classify_events)
-        # Not second public endpoints: a file dropped, an example picked, the file removed. (`change` is not
-        # used: reopening a past prediction empties the box, which must not clear what it then shows.)
+        # `upload`: what the person put in the box (a file, a drop, a paste, a camera snapshot), not the
+        # photo a reopened past prediction puts there (`change` would classify that again); `clear`: its ×.
         el["upload"].upload(
             classify_with(handlers.classify),
-            api_visibility="private",
+            api_name="classify",
             trigger_mode="always_last",
             **classify_events,
         )
         el["upload"].clear(plain(handlers.cleared_results), api_visibility="private", **common)
-        if c.examples is not None:
+        if c.examples is not None:  # not a second public endpoint
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )

@@ -3,6 +3,7 @@ History groups repeats of one photo, whole captions. Screenshots go to test-outp
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +100,34 @@ def test_history_groups_repeats_with_whole_captions(
     page.locator("#history-gallery img").first.click()  # the grouped tile reopens
     expect(page.get_by_role("tab", name="Classify")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#answer")).to_have_text("tabby · 61%")
+
+
+DROP = """async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+  const box = document.querySelector("#upload button[aria-label='Drop an image file here to upload']");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    box.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  }
+}"""
+
+
+def test_one_box_takes_a_dropped_photo_and_classifies_it_on_arrival(
+    page: Page, fake_frontend: FakeFrontend, tmp_path: Path, test_output_dir: Path
+) -> None:
+    register(page, fake_frontend.url, "Dru")
+    expect(page.get_by_role("button", name="Classify")).to_have_count(0)  # no button that does nothing
+    box = page.locator("#upload")
+    for source in ("Upload file", "Capture from camera", "Paste from clipboard"):
+        expect(box.get_by_role("button", name=source)).to_be_visible()
+    expect(page.locator("img[src*='chelsea']")).to_have_count(1)  # examples as thumbnails
+    photo = a_photo(tmp_path, "dropped.png", (40, 160, 90))
+    page.evaluate(DROP, base64.b64encode(photo.read_bytes()).decode())
+    page.get_by_text("Model fake version 3").wait_for()
+    assert fake_frontend.state.predictions[-1]["original_file_name"] == "dropped.png"
+    expect(box.locator("img")).to_be_visible()  # the photo stays in the one box, beside its answer
+    page.screenshot(path=test_output_dir / "frontend-drag-and-drop.png", full_page=True)
+    box.get_by_role("button", name="Remove Image").click()
+    expect(page.locator("#answer")).to_be_hidden()
+    expect(page.locator(".toast-body")).to_have_count(0)  # an emptied box is no error

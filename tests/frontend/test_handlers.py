@@ -102,7 +102,7 @@ async def test_classify_shows_readable_labels_and_the_photo(ctx: PageContext, tm
     path = photo(tmp_path)
     out = await handlers.classify(ctx.client, session, (path, "cat.png"))
     assert list(out["result"]) == ["tabby", "tiger cat", "Egyptian cat", "lynx", "tiger"]
-    assert out["photo"] == Update({"value": str(path), "visible": True})
+    assert "upload" not in out  # the photo stays in the box it was dropped in
     assert out["last"]["prediction"] == "tabby"
     assert out["last"]["image_file_name"].endswith(".png")
     assert out["classify_msg"] == Message()
@@ -124,7 +124,7 @@ async def test_bad_file_says_why_and_shows_no_photo(
     path.write_bytes(content)
     out = await handlers.classify(ctx.client, session, (path, name))
     assert out["classify_msg"] == Message(message)
-    assert out["photo"] == Update({"value": None, "visible": False})  # no broken-image frame
+    assert out["upload"] is None  # the box is emptied: no broken-image frame
     assert out["result"] is None
 
 
@@ -132,8 +132,9 @@ async def test_classify_needs_a_session_and_a_file(ctx: PageContext, tmp_path: P
     out = await handlers.classify(ctx.client, None, (photo(tmp_path), "cat.png"))
     assert out["auth_msg"] == Message("Please sign in first.")
     session = await signed_in(ctx)
-    out = await handlers.classify_clicked(ctx.client, session, None)
-    assert out["classify_msg"] == Message("Drop a photo in the box above, or pick one of the examples.")
+    out = await handlers.classify(ctx.client, session, None)  # the box emptied by its ×
+    assert out["classify_msg"] == Message()  # nothing to complain about
+    assert out["result"] is None
 
 
 def test_choosing_a_verdict_clears_the_hint() -> None:
@@ -235,7 +236,7 @@ async def test_reopen_a_past_prediction_and_give_feedback(
     assert list(out["result"])[:2] == ["tabby", "tiger cat"]
     assert "from your history" in out["model_info"]
     assert "p0.png" in out["model_info"]
-    assert read(out["photo"].props["value"]) == state.images[out["last"]["image_file_name"]]
+    assert read(out["upload"]) == state.images[out["last"]["image_file_name"]]  # in the one image box
     sent = await handlers.send_feedback(ctx, session, out["last"], "Correct", None, "seen again")
     assert sent["feedback_msg"].kind == "ok"
     (row,) = state.feedback["ann@example.com"]
