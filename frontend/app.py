@@ -28,7 +28,15 @@ def create_app(
     files: ImageFiles | None = None,
 ) -> FastAPI:
     store = SessionStore(settings.session_max_minutes * 60, settings.max_sessions)
-    demo = build_demo(client, labels, examples, store, demo_login=settings.show_demo_login(), files=files)
+    demo = build_demo(
+        client,
+        labels,
+        examples,
+        store,
+        demo_login=settings.show_demo_login(),
+        files=files,
+        unsure_below=settings.unsure_below,
+    )
     age = settings.frontend_cache_seconds
     demo.delete_cache = (max(1, min(60, age // 10)), age)
     demo.queue(default_concurrency_limit=settings.frontend_concurrency)

@@ -16,6 +16,16 @@ from contracts.net import is_loopback_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+UNSURE_BELOW = 0.35
+"""A top-1 score below this is shown as "Not sure — maybe …", not as an answer.
+
+Calibrated with `python -m serving.accuracy.confidence --model-dir models/efficientnet-lite0` (the shipped
+labelled photos and the no-class evaluation photos, nine variants each: 126 images, 71 answered right).
+Right answers scored 0.11–0.99, wrong ones 0.06–0.86; 0.35 puts the most of them on their side (84 %):
+above it 8 of 67 answers were wrong, below it 12 of 59 were right. Below it, then, the model was wrong far
+more often than right. tests/serving/accuracy/test_confidence.py checks that the calibration still lands here.
+"""
+
 
 class Settings(HttpBoundsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
@@ -71,6 +81,10 @@ class Settings(HttpBoundsSettings, BaseSettings):
     )
     session_cookie_secure: bool = Field(
         False, description="Mark the session cookie Secure (set it when the page is served over HTTPS)."
+    )
+
+    unsure_below: float = Field(
+        UNSURE_BELOW, ge=0, le=1, description="Top-1 score below which the page says it is not sure."
     )
 
     demo_login_hint: bool | None = Field(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from frontend.config import UNSURE_BELOW
 from frontend.gateway_client import (
     GatewayClient,
     GatewayError,
@@ -23,9 +24,9 @@ from frontend.gateway_client import (
     SessionExpiredError,
 )
 from frontend.images import ImageFiles, thumbnail
-from frontend.text import CORRECT, WRONG, feedback_fields, model_line, readable
+from frontend.text import CORRECT, WRONG, answer, feedback_fields, model_line, readable
 from frontend.updates import Message, Updates, update
-from frontend.views import feedback_table, history_caption, history_info
+from frontend.views import feedback_table, history_caption, history_info, repeats_grouped
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ Upload = tuple[Path, str] | None  # (file on disk, the name it was uploaded unde
 class PageContext:
     client: GatewayClient
     files: ImageFiles
+    unsure_below: float = UNSURE_BELOW
 
 
 # --- the views every handler builds on ---
@@ -51,7 +53,7 @@ class PageContext:
 def cleared_results(message: str = "") -> Updates:
     return {
         "last": None,
-        "photo": update(value=None, visible=False),
+        "answer": update(value="", visible=False),
         "result": None,
         "model_info": "",
         "classify_msg": Message(message),
@@ -145,7 +147,9 @@ def after_auth(session: Session, owner: str | None, message: str | None) -> Upda
     return open_session(session, owner)
 
 
-def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
+def shown_prediction(pred: Prediction, model_text: str, unsure_below: float) -> Updates:
+    """The answer beside the photo (the photo itself stays in the one image box)."""
+    headline, style = answer(pred.prediction, pred.score, unsure_below)
     return {
         **cleared_results(),
         "last": {
@@ -153,7 +157,7 @@ def shown_prediction(pred: Prediction, photo: Path, model_text: str) -> Updates:
             "score": pred.score,
             "image_file_name": pred.image_file_name,
         },
-        "photo": update(value=str(photo), visible=True),
+        "answer": update(value=headline, visible=True, elem_classes=[style]),
         "result": {readable(label): score for label, score in pred.top_k},
         "model_info": model_text,
         "feedback_box": update(visible=True),
@@ -170,8 +174,11 @@ def sign_out() -> Updates:
 # --- classify and feedback ---
 
 
-async def classify(client: GatewayClient, session: Session, upload: Upload) -> Updates:
-    """A photo was uploaded (or an example picked): the gateway decides whether it is acceptable."""
+async def classify(
+    client: GatewayClient, session: Session, upload: Upload, unsure_below: float = UNSURE_BELOW
+) -> Updates:
+    """A photo arrived in the box (a click, a drop, a paste, the camera, an example): the gateway decides
+    whether it is acceptable. An emptied box (its ×) empties the answer, with nothing to complain about."""
     if upload is None:
         return cleared_results()
     if not session:
@@ -182,18 +189,17 @@ async def classify(client: GatewayClient, session: Session, upload: Upload) -> U
     except SessionExpiredError as exc:
         return expired_view(exc.message)
     except GatewayError as exc:
-        return cleared_results(exc.message)
+        return refused(exc.message)
     except OSError:
         log.exception("cannot read the uploaded file")
-        return cleared_results("The uploaded file could not be read; please upload it again.")
-    line = model_line(pred.model_name, pred.model_version, pred.score, cached=pred.cached)
-    return shown_prediction(pred, path, line)
+        return refused("The uploaded file could not be read; please upload it again.")
+    line = model_line(pred.model_name, pred.model_version, cached=pred.cached)
+    return shown_prediction(pred, line, unsure_below)
 
 
-async def classify_clicked(client: GatewayClient, session: Session, upload: Upload) -> Updates:
-    if session and upload is None:
-        return cleared_results("Drop a photo in the box above, or pick one of the examples.")
-    return await classify(client, session, upload)
+def refused(message: str) -> Updates:
+    """The gateway's reason, and an empty box (no broken-image frame, and ready for the next photo)."""
+    return {**cleared_results(message), "upload": None}
 
 
 def on_verdict(value: str | None) -> Updates:
@@ -302,19 +308,20 @@ async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> U
         page = await ctx.client.list_predictions(session["token"], HISTORY_PAGE, offset)
         if not page.items and offset > 0:  # the last page emptied meanwhile: show the first
             return await load_history(ctx, session, 0)
-        thumbs = await thumbnails(ctx, session, [item.prediction_id for item in page.items])
+        tiles = repeats_grouped(page.items)
+        thumbs = await thumbnails(ctx, session, [tile.item.prediction_id for tile in tiles])
         gallery = []
-        for item in page.items:
-            jpeg = thumbs.get(item.prediction_id)
+        for tile in tiles:
+            jpeg = thumbs.get(tile.item.prediction_id)
             if jpeg is None:
                 continue  # Gradio's gallery needs an image; the count below still says how many
-            path = await ctx.files.write(session["email"], f"thumb-{item.prediction_id}.jpg", jpeg)
-            gallery.append((str(path), history_caption(item)))
+            path = await ctx.files.write(session["email"], f"thumb-{tile.item.prediction_id}.jpg", jpeg)
+            gallery.append((str(path), history_caption(tile)))
     except SessionExpiredError as exc:
         return expired_view(exc.message)
     except GatewayError as exc:
         return {"history_msg": Message(exc.message)}
-    shown = [item for item in page.items if thumbs.get(item.prediction_id) is not None]
+    shown = [tile.item for tile in tiles if thumbs.get(tile.item.prediction_id) is not None]
     return {
         "history": {
             "offset": page.offset,
@@ -322,7 +329,7 @@ async def load_history(ctx: PageContext, session: Session, offset: int = 0) -> U
             "items": [_past_to_state(item) for item in shown],
         },
         "history_gallery": gallery,
-        "history_info": history_info(page.offset, len(page.items), page.total),
+        "history_info": history_info(page.offset, len(page.items), page.total, len(tiles)),
         "history_msg": Message(),
         "newer_btn": update(interactive=page.offset > 0),
         "older_btn": update(interactive=page.offset + len(page.items) < page.total),
@@ -357,12 +364,10 @@ async def reopen(
         return {"history_msg": Message(exc.message)}
     photo = await ctx.files.write(session["email"], item.image_file_name, content)
     source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
-    line = model_line(
-        item.model_name, item.model_version, item.score, cached=True, reopened_at=item.created_at
-    )
+    line = model_line(item.model_name, item.model_version, cached=True, reopened_at=item.created_at)
     return {
-        **shown_prediction(item.as_prediction(), photo, f"{line}  \nPhoto: `{source}`"),
-        "upload": None,
+        **shown_prediction(item.as_prediction(), f"{line}  \nPhoto: `{source}`", ctx.unsure_below),
+        "upload": str(photo),  # in the image box, as if just dropped there
         "tabs": update(selected=CLASSIFY_TAB),
         "history_msg": Message(),
     }

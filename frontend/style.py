@@ -20,5 +20,17 @@ CSS = """
 .feedback-list .file-name { overflow-wrap: anywhere; font-size: 0.85em; }
 #history-gallery .fixed-height { max-height: none; min-height: 0; }
 #history-gallery .grid-wrap { overflow-y: visible; }
+#history-gallery .caption-label {
+  white-space: pre-line; overflow: visible; text-overflow: clip; max-width: none;
+  left: var(--block-label-margin); opacity: 0.92; line-height: 1.3;
+}
+#answer.answer-sure p { font-size: 1.6em; font-weight: 600; margin: 0; }
+#answer.answer-sure strong { font-weight: 700; }
+#answer.answer-unsure {
+  border-left: 4px solid var(--color-yellow-500, #eab308); padding: 4px 10px;
+  background: var(--background-fill-secondary);
+}
+#answer.answer-unsure p { font-size: 1em; margin: 0; color: var(--body-text-color-subdued); }
+#answer.answer-unsure strong { font-size: 1.3em; color: var(--body-text-color); }
 .empty-hint { color: var(--body-text-color-subdued); padding: 12px 0; }
 """

@@ -6,8 +6,14 @@ import re
 from datetime import datetime
 from typing import Any, TypedDict
 
+from contracts.labels import NUM_CLASSES
+
 CORRECT, WRONG = "Correct", "Wrong"
-UNSURE_BELOW = 0.05  # a top score this low shows as "0%" bars: say so in words
+SURE, UNSURE = "answer-sure", "answer-unsure"  # the answer's style (frontend.style)
+WHAT_IT_KNOWS = (
+    f"It knows the {NUM_CLASSES:,} ImageNet classes (animals, plants, food, objects, vehicles, places); "
+    "it has no class for people, so a portrait gets a guess about what they wear or hold."
+)
 
 
 def readable(label: str) -> str:
@@ -20,6 +26,17 @@ def label_choices(labels: list[str]) -> list[tuple[str, str]]:
     return [(readable(label), label) for label in labels]
 
 
+def answer(label: str, score: float, unsure_below: float) -> tuple[str, str]:
+    """The headline over the top 5, and its style: an answer, or "not sure" below the threshold."""
+    if score >= unsure_below:
+        return f"**{readable(label)}** · {score:.0%}", SURE
+    return (
+        f"**Not sure** — maybe {readable(label)} ({score:.0%})  \n"
+        f"On our test photos, answers scoring under {unsure_below:.0%} were more often wrong than right.",
+        UNSURE,
+    )
+
+
 def when(value: Any) -> str:
     """'2026-11-27T08:26:01.123+00:00' -> '2026-11-27 08:26' (what a person reads; UTC as stored)."""
     text = str(value or "")
@@ -27,12 +44,12 @@ def when(value: Any) -> str:
 
 
 def short_when(value: Any) -> str:
-    """'2026-11-27T08:26:01+00:00' -> 'Nov 27, 08:26' (fits under a thumbnail)."""
+    """'2026-11-27T08:26:01+00:00' -> 'Nov 27 08:26' (fits under a thumbnail)."""
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return when(value)
-    return moment.strftime("%b %d, %H:%M")
+    return moment.strftime("%b %d %H:%M")
 
 
 def percent(score: Any) -> str:
@@ -74,13 +91,10 @@ def feedback_display(stored: str) -> str:
     return _RIGHT_LABEL.sub(lambda m: m.group(1) + readable(m.group(2)), str(stored or ""), count=1)
 
 
-def model_line(name: str, version: str, score: float, *, cached: bool, reopened_at: str | None = None) -> str:
+def model_line(name: str, version: str, *, cached: bool, reopened_at: str | None = None) -> str:
     if reopened_at is not None:
         source = f"from your history, {when(reopened_at)} UTC"
     else:
         source = "answered from the cache" if cached else "computed now"
     version_text = f" version **{version}**" if version else ""
-    line = f"Model **{name or 'unknown'}**{version_text} · {source}"
-    if score < UNSURE_BELOW:
-        line += f"  \nThe model is unsure about this photo: its best guess scores only {score:.2%}."
-    return line
+    return f"Model **{name or 'unknown'}**{version_text} · {source}"

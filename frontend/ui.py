@@ -15,17 +15,21 @@ import gradio as gr
 
 from contracts import demo
 from frontend import handlers, scripts
+from frontend.config import UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
 from frontend.sessions import COOKIE, SessionStore
 from frontend.style import CSS
-from frontend.text import CORRECT, WRONG, label_choices
+from frontend.text import CORRECT, WHAT_IT_KNOWS, WRONG, label_choices
 from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
 
 DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
+PLACEHOLDER = (
+    "Drop a photo here, click to choose one, paste one, or use the camera (JPEG, PNG, GIF, WebP, HEIC)"
+)
 
 
 def to_gradio(elements: dict[str, Any], updates: Updates) -> dict[Any, Any]:
@@ -71,7 +75,6 @@ class Controls:
     sign_in: Any
     register: Any
     sign_out: Any
-    classify: Any
     examples: Any
     send: Any
     history_tab: Any
@@ -87,7 +90,11 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
     el["last"] = gr.State(None)  # the prediction shown, for feedback
     el["history"] = gr.State(None)  # the History page shown
 
-    gr.Markdown("# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.")
+    gr.Markdown(
+        "# Image classifier\nWhat is in your photo? Top-5 ImageNet labels, with your feedback.  \n"
+        + WHAT_IT_KNOWS,
+        elem_id="intro",
+    )
 
     # The sign-in forms are read by the page's script (frontend.scripts), never sent as an event's inputs,
     # so Gradio is told that they take typing.
@@ -123,29 +130,34 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
         with gr.Tabs(selected=CLASSIFY_TAB) as el["tabs"]:
             with gr.Tab("Classify", id=CLASSIFY_TAB), gr.Row():
                 with gr.Column(min_width=300):
-                    el["upload"] = gr.File(
-                        label="Photo (JPEG, PNG or GIF)",
-                        file_count="single",
-                        file_types=None,  # any file: the handler says why one is not accepted
-                        height=120,
-                        elem_id="upload",
-                    )
-                    el["photo"] = gr.Image(
+                    # One box: click, drop, paste or the camera; the photo is classified as it arrives
+                    # and stays there, beside its answer.
+                    el["upload"] = gr.Image(
                         label="Your photo",
-                        interactive=False,
-                        visible=False,
-                        height=320,
-                        elem_id="photo",
+                        sources=["upload", "clipboard", "webcam"],
+                        type="filepath",
+                        interactive=True,
+                        height=340,
+                        elem_id="upload",
+                        placeholder=PLACEHOLDER,
+                        buttons=[],
                     )
-                    classify_btn = gr.Button("Classify", variant="primary")
                     el["classify_msg"] = _message_line("Classify message")
                     example_set = (
-                        gr.Examples([[str(p)] for p in examples], inputs=el["upload"], label="Or try one")
+                        gr.Examples(
+                            [[str(p)] for p in examples],
+                            inputs=el["upload"],
+                            label="Or try one",
+                            examples_per_page=len(examples),
+                        )
                         if examples
                         else None
                     )
                 with gr.Column(min_width=300):
-                    el["result"] = gr.Label(num_top_classes=5, label="Top 5 labels", elem_id="top5")
+                    el["answer"] = gr.Markdown(visible=False, label="Answer", elem_id="answer")
+                    el["result"] = gr.Label(
+                        num_top_classes=5, label="Top 5 labels", elem_id="top5", show_heading=False
+                    )
                     el["model_info"] = gr.Markdown(label="Model")
                     with gr.Group(visible=False) as el["feedback_box"]:
                         el["verdict"] = gr.Radio([CORRECT, WRONG], label="Is the top label right?")
@@ -190,7 +202,6 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
         sign_in_btn,
         register_btn,
         sign_out_btn,
-        classify_btn,
         example_set,
         send_btn,
         history_tab,
@@ -208,9 +219,11 @@ def build_demo(
     *,
     demo_login: bool = False,
     files: ImageFiles | None = None,
+    unsure_below: float = UNSURE_BELOW,
 ) -> gr.Blocks:
     """The page, with each event wired to its handler."""
-    ctx = PageContext(client, files or ImageFiles(Path(tempfile.mkdtemp(prefix="image-classifier-"))))
+    folder = Path(tempfile.mkdtemp(prefix="image-classifier-"))
+    ctx = PageContext(client, files or ImageFiles(folder), unsure_below)
     demo: gr.Blocks
     with gr.Blocks(title="Image classifier", analytics_enabled=False) as demo:
         el, c = layout(labels, examples, demo_login)
@@ -293,24 +306,23 @@ def build_demo(
         c.sign_out.click(signed_out, inputs=auth_inputs, js=scripts.SIGN_OUT, api_name="sign_out", **common)
 
         def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
-            return wire(lambda session, payload: fn(client, session, uploaded_file(payload)))
+            return wire(lambda session, payload: fn(client, session, uploaded_file(payload), unsure_below))
 
         classify_events = {
             "inputs": [owner, el["upload"]],
             **progress_on(el["result"]),
             "preprocess": False,  # the original file, see uploaded_file
         }
-        c.classify.click(classify_with(handlers.classify_clicked), api_name="classify", **classify_events)
-        # Not second public endpoints: a file dropped, an example picked, the file removed. (`change` is not
-        # used: reopening a past prediction empties the box, which must not clear what it then shows.)
+        # `upload`: what the person put in the box (a file, a drop, a paste, a camera snapshot), not the
+        # photo a reopened past prediction puts there (`change` would classify that again); `clear`: its ×.
         el["upload"].upload(
             classify_with(handlers.classify),
-            api_visibility="private",
+            api_name="classify",
             trigger_mode="always_last",
             **classify_events,
         )
         el["upload"].clear(plain(handlers.cleared_results), api_visibility="private", **common)
-        if c.examples is not None:
+        if c.examples is not None:  # not a second public endpoint
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )

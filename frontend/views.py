@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -47,14 +48,38 @@ def feedback_table(items: list[dict[str, Any]], thumbnails: dict[int, bytes | No
     )
 
 
-def history_caption(item: PastPrediction) -> str:
-    return f"{readable(item.prediction)} {item.score:.0%} · {short_when(item.created_at)}"
+@dataclass(frozen=True)
+class HistoryTile:
+    """One photo in History: its newest prediction, and when it was asked (newest first)."""
+
+    item: PastPrediction
+    asked: tuple[str, ...]
 
 
-def history_info(offset: int, shown: int, total: int) -> str:
+def repeats_grouped(items: list[PastPrediction]) -> list[HistoryTile]:
+    """Newest first, one tile per photo and model version: the same stored image (its MD5 name) asked
+    again, answered from the cache, is one tile with its times, not a new one each time."""
+    groups: dict[tuple[str, str, str], list[PastPrediction]] = {}
+    for item in items:
+        groups.setdefault((item.image_file_name, item.model_name, item.model_version), []).append(item)
+    return [HistoryTile(same[0], tuple(i.created_at for i in same)) for same in groups.values()]
+
+
+def history_caption(tile: HistoryTile) -> str:
+    """'tabby 61%' over 'Dec 02 14:03', or 'asked 4 times, last Dec 02 14:03' (shown whole: style.py)."""
+    item = tile.item
+    last = short_when(item.created_at)
+    times = f"asked {len(tile.asked)} times, last {last}" if len(tile.asked) > 1 else last
+    return f"{readable(item.prediction)} {item.score:.0%}\n{times}"
+
+
+def history_info(offset: int, shown: int, total: int, photos: int | None = None) -> str:
     if total == 0 or shown == 0:
         return NO_HISTORY
+    grouped = (
+        f" ({photos} photos: repeats of one are one tile)" if photos is not None and photos < shown else ""
+    )
     return (
-        f"Predictions {offset + 1}–{offset + shown} of {total}, newest first. "
+        f"Predictions {offset + 1}–{offset + shown} of {total}{grouped}, newest first. "
         "Pick one to see it again and give feedback."
     )

@@ -4,6 +4,7 @@ remember that fallback so later runs neither retry the download nor repeat the e
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,35 @@ def ensure_model(
     return base
 
 
+EXPORT_ERROR = "export_model: error: "
+# what an export that could not download its weights says, and the words for a person
+_OFFLINE = re.compile(
+    r"Name or service not known|Temporary failure in name resolution|Network is unreachable|"
+    r"No route to host|nodename nor servname|getaddrinfo failed|timed out|Connection refused"
+)
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^)\n]*")
+REASON_CHARS = 72
+
+
+def export_failure_reason(log: Path) -> str:
+    """Why the last export in `log` failed, in a few words: "no network (…)" for a failed download, else
+    export_model's own error line, shortened (it goes in the fallback banner)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    last_run = text.rsplit("\n$ ", 1)[-1]
+    errors = [
+        line.removeprefix(EXPORT_ERROR) for line in last_run.splitlines() if line.startswith(EXPORT_ERROR)
+    ]
+    lines = [line.strip() for line in last_run.splitlines()[1:] if line.strip()]
+    error = errors[-1] if errors else (lines[-1] if lines else "no output; see the log")
+    offline = _OFFLINE.search(error)
+    if offline:
+        detail = _ERRNO.search(error)
+        why = detail.group(0) if detail else offline.group(0)
+        return f"no network ({why})"
+    error = error.split(". Two ways forward", 1)[0]
+    return error if len(error) <= REASON_CHARS else "…" + error[-(REASON_CHARS - 1) :]  # the end says why
+
+
 def banner(lines: list[str]) -> str:
     width = max(len(line) for line in lines) + 4
     rule = "!" * width
@@ -57,12 +87,12 @@ def _fallback_recorded(settings: StackSettings) -> bool:
     return recorded.get("wanted") == settings.model and recorded.get("served") == settings.fallback_model
 
 
-def _record_fallback(settings: StackSettings) -> None:
+def _record_fallback(settings: StackSettings, reason: str) -> None:
     settings.fallback_marker.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "wanted": settings.model,
         "served": settings.fallback_model,
-        "why": f"the export of {settings.model} failed; see {settings.log_dir / 'export.log'}",
+        "why": f"the export of {settings.model} failed: {reason}; see {settings.log_dir / 'export.log'}",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "retry": "make run RETRY_RESNET50=1 (or delete this file)",
     }
@@ -102,17 +132,19 @@ def choose_model(settings: StackSettings, speak: Say = say) -> str:
         else:
             settings.fallback_marker.unlink(missing_ok=True)
             return base.name
+        reason = export_failure_reason(export_log)
         speak(
             banner(
                 [
-                    f"Could not export {wanted} (weights: {weights or 'default'}); details: {export_log}",
+                    f"Could not export {wanted} ({weights or 'default'} weights): {reason}.",
+                    f"Details: {export_log}",
                     f"Serving {fallback} instead: its real ImageNet weights ship in a Python package.",
                     "For ResNet50 offline: RESNET50_WEIGHTS=/path/to/resnet50_weights.h5 make run",
                     "Later runs serve it without retrying; `make run RETRY_RESNET50=1` tries again.",
                 ]
             )
         )
-        _record_fallback(settings)
+        _record_fallback(settings, reason)
     ensure_model(
         fallback, settings.models_dir, log=export_log, note="bundled with a Python package", speak=speak
     )

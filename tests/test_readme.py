@@ -147,7 +147,7 @@ def run_block(stack: ReadmeStack, block: Block) -> subprocess.CompletedProcess[s
     )
 
 
-def check_output(stack: ReadmeStack, block: Block, out: str) -> None:
+def check_output(stack: ReadmeStack, block: Block, out: str, err: str = "") -> None:
     """What each example must show beyond running without error: the answers it is there to show."""
     folder = stack.folder
     if "/model/predict " in block.code:
@@ -161,6 +161,7 @@ def check_output(stack: ReadmeStack, block: Block, out: str) -> None:
     if "/model/predictions?" in block.code:
         assert (folder / "my-photo.jpg").read_bytes() == (folder / "photo.jpg").read_bytes()
     if "stub.Predict(" in block.code:  # the gRPC example must print the top 5 with their real scores
+        assert err.strip() == "", err  # and nothing else first: no TensorFlow start-up log lines
         lines = out.strip().splitlines()
         assert len(lines) == 5, out
         scores = [float(line.rsplit(": ", 1)[1]) for line in lines]
@@ -181,7 +182,36 @@ def test_readme_block(readme_stack: ReadmeStack, block: Block) -> None:
     result = run_block(readme_stack, block)
     assert result.returncode == 0, f"README line {block.line}:\n{result.stdout}\n{result.stderr[-3000:]}"
     assert '"detail"' not in result.stdout, result.stdout  # no error answer from the gateway
-    check_output(readme_stack, block, result.stdout)
+    check_output(readme_stack, block, result.stdout, result.stderr)
+
+
+MAKE_RUN_URLS = "Open the web page"
+
+
+def make_run_sample() -> list[str]:
+    """The README's sample of what `make run` prints, up to the URLs (the block that holds them)."""
+    text = README.read_text(encoding="utf-8")
+    for match in re.finditer(r"^```(\w*)[^\n]*\n(.*?)^```", text, flags=re.M | re.S):  # fences in order
+        if not match.group(1) and MAKE_RUN_URLS in match.group(2):
+            block = match.group(2)
+            return block[: block.index(MAKE_RUN_URLS)].strip().splitlines()
+    raise AssertionError("README.md has no sample of make run's output")
+
+
+def line_shape(line: str) -> str:
+    """A printed line with what varies from run to run (durations, ports, banner padding) taken out."""
+    line = re.sub(r"\b(\d+m)?\d+s\b", "<time>", line)
+    line = re.sub(r"\d+", "<n>", line)
+    line = re.sub(r"!{2,}", "!", line)
+    return " ".join(line.split())
+
+
+def test_the_readme_counts_the_lines_of_its_make_run_sample() -> None:
+    sample = make_run_sample()
+    (said,) = re.findall(r"(\d+) lines in all before the URLs", README.read_text(encoding="utf-8"))
+    assert int(said) == len(sample)
+    assert sum(" ready in " in line for line in sample) == 3  # one per service
+    assert any("Could not export resnet50" in line and "no network" in line for line in sample)
 
 
 def test_every_block_is_run_or_skipped_by_rule() -> None:

@@ -46,6 +46,7 @@ class FakeState:
     predictions: list[dict[str, Any]] = field(default_factory=list)  # every user's, oldest first
     images: dict[str, bytes] = field(default_factory=dict)  # image_file_name -> bytes
     predict_status: int | None = None  # force an error answer from /model/predict
+    top5: list[tuple[str, float]] = field(default_factory=lambda: list(TOP5))  # what /model/predict answers
 
     def expire_all_tokens(self) -> None:
         self.tokens.clear()
@@ -118,19 +119,19 @@ def create_app(state: FakeState | None = None) -> FastAPI:
                 "owner": email,
                 "image_file_name": name,
                 "original_file_name": file.filename,
-                "prediction": TOP5[0][0],
-                "score": TOP5[0][1],
-                "top_k": [{"label": label, "score": score} for label, score in TOP5],
+                "prediction": state.top5[0][0],
+                "score": state.top5[0][1],
+                "top_k": [{"label": label, "score": score} for label, score in state.top5],
                 "model": {"name": "fake", "version": 3},
                 "created_at": datetime.now(UTC).isoformat(),
             }
         )
         return {
             "success": True,
-            "prediction": TOP5[0][0],
-            "score": TOP5[0][1],
+            "prediction": state.top5[0][0],
+            "score": state.top5[0][1],
             "image_file_name": name,
-            "top_k": [{"label": label, "score": score} for label, score in TOP5],
+            "top_k": [{"label": label, "score": score} for label, score in state.top5],
             "model": {"name": "fake", "version": 3},
             "cached": cached,
         }

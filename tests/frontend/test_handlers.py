@@ -6,6 +6,7 @@ What the person sees through Gradio is tested in test_ui_fake.py (gradio_client)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ async def test_classify_shows_readable_labels_and_the_photo(ctx: PageContext, tm
     path = photo(tmp_path)
     out = await handlers.classify(ctx.client, session, (path, "cat.png"))
     assert list(out["result"]) == ["tabby", "tiger cat", "Egyptian cat", "lynx", "tiger"]
-    assert out["photo"] == Update({"value": str(path), "visible": True})
+    assert "upload" not in out  # the photo stays in the box it was dropped in
     assert out["last"]["prediction"] == "tabby"
     assert out["last"]["image_file_name"].endswith(".png")
     assert out["classify_msg"] == Message()
@@ -123,7 +124,7 @@ async def test_bad_file_says_why_and_shows_no_photo(
     path.write_bytes(content)
     out = await handlers.classify(ctx.client, session, (path, name))
     assert out["classify_msg"] == Message(message)
-    assert out["photo"] == Update({"value": None, "visible": False})  # no broken-image frame
+    assert out["upload"] is None  # the box is emptied: no broken-image frame
     assert out["result"] is None
 
 
@@ -131,8 +132,9 @@ async def test_classify_needs_a_session_and_a_file(ctx: PageContext, tmp_path: P
     out = await handlers.classify(ctx.client, None, (photo(tmp_path), "cat.png"))
     assert out["auth_msg"] == Message("Please sign in first.")
     session = await signed_in(ctx)
-    out = await handlers.classify_clicked(ctx.client, session, None)
-    assert out["classify_msg"] == Message("Drop a photo in the box above, or pick one of the examples.")
+    out = await handlers.classify(ctx.client, session, None)  # the box emptied by its ×
+    assert out["classify_msg"] == Message()  # nothing to complain about
+    assert out["result"] is None
 
 
 def test_choosing_a_verdict_clears_the_hint() -> None:
@@ -200,7 +202,8 @@ async def test_history_pages_newest_first(ctx: PageContext, tmp_path: Path) -> N
     assert first["history_info"].startswith(f"Predictions 1–20 of {handlers.HISTORY_PAGE + 3}, newest first")
     assert len(first["history_gallery"]) == handlers.HISTORY_PAGE
     assert [i["original_file_name"] for i in first["history"]["items"][:2]] == ["p22.png", "p21.png"]
-    assert first["history_gallery"][0][1].startswith("tabby 61% · ")
+    assert first["history_gallery"][0][1].startswith("tabby 61%\n")
+    assert "asked" not in first["history_gallery"][0][1]  # each photo once
     assert read(first["history_gallery"][0][0])[:2] == b"\xff\xd8"  # a JPEG thumbnail
     assert first["newer_btn"] == Update({"interactive": False})
     assert first["older_btn"] == Update({"interactive": True})
@@ -210,6 +213,29 @@ async def test_history_pages_newest_first(ctx: PageContext, tmp_path: Path) -> N
     assert older["older_btn"] == Update({"interactive": False})
     back = await handlers.history_newer(ctx, session, older["history"])
     assert back["history"]["offset"] == 0
+
+
+async def test_history_groups_repeats_of_one_photo(
+    ctx: PageContext, state: FakeState, tmp_path: Path
+) -> None:
+    session = await signed_in(ctx)
+    cat, cup = photo(tmp_path, "cat.png"), photo(tmp_path, "cup.png", (9, 9, 200))
+    for path in (cat, cup, cat, cat, cat):
+        await handlers.classify(ctx.client, session, (path, path.name))
+    page = await handlers.load_history(ctx, session)
+    (cat_caption, cup_caption) = [caption for _, caption in page["history_gallery"]]
+    newest_cat = state.predictions[-1]
+    last = datetime.fromisoformat(newest_cat["created_at"]).strftime("%b %d %H:%M")
+    assert cat_caption == f"tabby 61%\nasked 4 times, last {last}"
+    assert "asked" not in cup_caption
+    items = page["history"]["items"]
+    assert [i["prediction_id"] for i in items] == [
+        newest_cat["prediction_id"],
+        state.predictions[1]["prediction_id"],
+    ]
+    assert page["history_info"].startswith("Predictions 1–5 of 5 (2 photos")
+    reopened = await handlers.reopen(ctx, session, page["history"], 0)
+    assert reopened["last"]["image_file_name"] == newest_cat["image_file_name"]
 
 
 async def test_reopen_a_past_prediction_and_give_feedback(
@@ -225,7 +251,7 @@ async def test_reopen_a_past_prediction_and_give_feedback(
     assert list(out["result"])[:2] == ["tabby", "tiger cat"]
     assert "from your history" in out["model_info"]
     assert "p0.png" in out["model_info"]
-    assert read(out["photo"].props["value"]) == state.images[out["last"]["image_file_name"]]
+    assert read(out["upload"]) == state.images[out["last"]["image_file_name"]]  # in the one image box
     sent = await handlers.send_feedback(ctx, session, out["last"], "Correct", None, "seen again")
     assert sent["feedback_msg"].kind == "ok"
     (row,) = state.feedback["ann@example.com"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stack.procs import PYTHON, REPO_ROOT, free_port
+from tests.test_readme import line_shape, make_run_sample
 
 CAT_CLASSES = {"tabby", "tiger_cat", "Egyptian_cat"}
 # `make -o` treats the shared venv's install stamp as up to date: never reinstall it from the copy.
@@ -165,6 +166,8 @@ def test_make_run_serves_the_product_and_stops_cleanly(tmp_path: Path) -> None:
         assert len(lines) < MAX_LINES_BEFORE_READY, output
         assert not [line for line in lines if any(noise in line for noise in NOISE)], output
         assert sum(" ready in " in line for line in lines) == 3, output
+        sample = {line_shape(line) for line in make_run_sample()}  # the README shows these lines
+        assert [line for line in lines if line_shape(line) not in sample] == [], output
 
         gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
         form = urllib.parse.urlencode({"username": "admin@example.com", "password": "admin"}).encode()

@@ -9,7 +9,13 @@ import pytest
 
 import model_repository
 from stack.config import StackSettings
-from stack.model import ExportFailedError, choose_model, ensure_model, served_model
+from stack.model import (
+    ExportFailedError,
+    choose_model,
+    ensure_model,
+    export_failure_reason,
+    served_model,
+)
 
 
 def make_version(base: Path, version: int = 1) -> None:
@@ -74,6 +80,7 @@ def test_the_fallback_is_explained_once_then_remembered(offline: StackSettings) 
     assert choose_model(offline, first.append) == "tiny"
     said = "\n".join(first)
     assert "Could not export resnet50" in said
+    assert "missing.h5: no such file" in said  # why, not only that it failed
     assert "RESNET50_WEIGHTS" in said
     assert "RETRY_RESNET50=1" in said
     assert json.loads(offline.fallback_marker.read_text())["served"] == "tiny"
@@ -117,3 +124,26 @@ def test_a_failing_fallback_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ExportFailedError, match="export of no-such-model failed"):
         choose_model(settings, lambda line: None)
+
+
+OFFLINE_LOG = """
+$ python -m export_model --model resnet50 --out models --weights imagenet
+I0000 00:00:1796297959.454796    7893 cpu_feature_guard.cc:227] This TensorFlow binary is optimized
+Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/resnet/r.h5
+export_model: error: Cannot download the Keras ResNet50 ImageNet weights (Exception: URL fetch failure on \
+https://storage.googleapis.com/r.h5: None -- [Errno -2] Name or service not known). Two ways forward:
+  1. --weights PATH  a local copy of Keras's weights
+"""
+
+
+def test_the_reason_an_export_failed_is_said_in_a_few_words(tmp_path: Path) -> None:
+    log = tmp_path / "export.log"
+    log.write_text(
+        "\n$ python -m export_model --weights a.h5\nexport_model: error: --weights a.h5: no such file\n"
+    )
+    assert export_failure_reason(log) == "--weights a.h5: no such file"
+    log.write_text(log.read_text() + OFFLINE_LOG)  # the last run counts
+    assert export_failure_reason(log) == ("no network ([Errno -2] Name or service not known)")
+    log.write_text("\n$ python -m export_model\nKilled\n")
+    assert export_failure_reason(log) == "Killed"
+    assert export_failure_reason(tmp_path / "absent.log") == "no output; see the log"
