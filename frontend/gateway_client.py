@@ -57,6 +57,7 @@ class Prediction:
     model_name: str
     model_version: str
     cached: bool
+    model_label: str | None = None  # the version label that answered (stable, canary), when one did
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -73,6 +74,7 @@ class Prediction:
             model_name=str(model.get("name", "")),
             model_version=str(model.get("version", "")),
             cached=bool(data.get("cached", False)),
+            model_label=model.get("label") or None,
             raw=data,
         )
 
@@ -90,6 +92,7 @@ class PastPrediction:
     model_name: str
     model_version: str
     created_at: str
+    model_label: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PastPrediction:
@@ -104,6 +107,7 @@ class PastPrediction:
             model_name=str(model.get("name", "")),
             model_version=str(model.get("version", "")),
             created_at=str(data.get("created_at") or ""),
+            model_label=model.get("label") or None,
         )
 
     def as_prediction(self) -> Prediction:
@@ -116,6 +120,7 @@ class PastPrediction:
             self.model_name,
             self.model_version,
             cached=True,
+            model_label=self.model_label,
         )
 
 

@@ -92,6 +92,8 @@ def signed_out_view(message: str = "", kind: str = "error") -> Updates:
         "who": "",
         "upload": None,
         "feedback_table": "",
+        "evaluation_tab": update(visible=False),
+        "evaluation_table": "",
         **history_reset(),
         **cleared_results(),
     }
@@ -127,6 +129,7 @@ def open_session(session: dict[str, Any], owner: str | None) -> Updates:
         "who": who_line(session),
         "password": "",
         "reg_password": "",
+        "evaluation_tab": update(visible=bool(session.get("is_admin"))),
     }
     if owner == session["email"]:
         return view
@@ -135,6 +138,7 @@ def open_session(session: dict[str, Any], owner: str | None) -> Updates:
         "tabs": update(selected=CLASSIFY_TAB),
         "upload": None,
         "feedback_table": "",
+        "evaluation_table": "",
         **history_reset(),
         **cleared_results(),
     }
@@ -193,7 +197,7 @@ async def classify(
     except OSError:
         log.exception("cannot read the uploaded file")
         return refused("The uploaded file could not be read; please upload it again.")
-    line = model_line(pred.model_name, pred.model_version, cached=pred.cached)
+    line = model_line(pred.model_name, pred.model_version, cached=pred.cached, label=pred.model_label)
     return shown_prediction(pred, line, unsure_below)
 
 
@@ -364,7 +368,9 @@ async def reopen(
         return {"history_msg": Message(exc.message)}
     photo = await ctx.files.write(session["email"], item.image_file_name, content)
     source = (item.original_file_name or item.image_file_name).replace("`", "'")  # stays a code span
-    line = model_line(item.model_name, item.model_version, cached=True, reopened_at=item.created_at)
+    line = model_line(
+        item.model_name, item.model_version, cached=True, reopened_at=item.created_at, label=item.model_label
+    )
     return {
         **shown_prediction(item.as_prediction(), f"{line}  \nPhoto: `{source}`", ctx.unsure_below),
         "upload": str(photo),  # in the image box, as if just dropped there

@@ -33,4 +33,18 @@ CSS = """
 #answer.answer-unsure p { font-size: 1em; margin: 0; color: var(--body-text-color-subdued); }
 #answer.answer-unsure strong { font-size: 1.3em; color: var(--body-text-color); }
 .empty-hint { color: var(--body-text-color-subdued); padding: 12px 0; }
+.evaluation { overflow-x: auto; }
+.evaluation table { border-collapse: collapse; margin-bottom: 12px; }
+.evaluation th, .evaluation td {
+  text-align: left; vertical-align: top; padding: 6px 10px;
+  border-bottom: 1px solid var(--border-color-primary);
+}
+.evaluation td ol { margin: 0; padding-left: 1.2em; }
+.evaluation .routing { margin: 4px 0 10px; }
+.accuracy-plot text { font-size: 12px; fill: var(--body-text-color); }
+.accuracy-plot .grid { stroke: var(--border-color-primary); }
+.accuracy-plot .interval { stroke: var(--body-text-color-subdued); stroke-width: 3; }
+.accuracy-plot circle { fill: var(--body-text-color-subdued); }
+.accuracy-plot .stable circle { fill: var(--color-accent); }
+.accuracy-plot .canary circle { fill: #d97706; }
 """

@@ -91,10 +91,14 @@ def feedback_display(stored: str) -> str:
     return _RIGHT_LABEL.sub(lambda m: m.group(1) + readable(m.group(2)), str(stored or ""), count=1)
 
 
-def model_line(name: str, version: str, *, cached: bool, reopened_at: str | None = None) -> str:
+def model_line(
+    name: str, version: str, *, cached: bool, reopened_at: str | None = None, label: str | None = None
+) -> str:
     if reopened_at is not None:
         source = f"from your history, {when(reopened_at)} UTC"
     else:
         source = "answered from the cache" if cached else "computed now"
     version_text = f" version **{version}**" if version else ""
+    if version and label:
+        version_text += f" ({label})"
     return f"Model **{name or 'unknown'}**{version_text} · {source}"

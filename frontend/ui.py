@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from contracts import demo
-from frontend import handlers, scripts
+from frontend import evaluation, handlers, scripts
 from frontend.config import UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
@@ -27,6 +27,10 @@ from frontend.updates import Message, Update, Updates
 __all__ = ["CSS", "build_demo", "to_gradio"]
 
 DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
+EVALUATION_HINT = (
+    "Each model version as its users judged it: stable and canary side by side, from the Correct/Wrong "
+    "verdicts sent with feedback."
+)
 PLACEHOLDER = (
     "Drop a photo here, click to choose one, paste one, or use the camera (JPEG, PNG, GIF, WebP, HEIC)"
 )
@@ -80,6 +84,8 @@ class Controls:
     history_tab: Any
     feedback_tab: Any
     refresh: Any
+    evaluation_tab: Any
+    evaluation_refresh: Any
 
 
 def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[dict[str, Any], Controls]:
@@ -197,6 +203,13 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                 refresh_btn = gr.Button("Refresh", size="sm", scale=0)
                 el["feedback_list_msg"] = _message_line("My feedback message")
                 el["feedback_table"] = gr.HTML(label="My feedback", elem_id="my-feedback")
+            # operators only: shown when the signed-in user is an admin (the gateway refuses anyone else)
+            with gr.Tab("Evaluation", id="evaluation", visible=False) as el["evaluation_tab"]:
+                with gr.Row():
+                    gr.Markdown(EVALUATION_HINT, elem_id="evaluation-hint")
+                    evaluation_refresh = gr.Button("Refresh", size="sm", scale=0)
+                el["evaluation_msg"] = _message_line("Evaluation message")
+                el["evaluation_table"] = gr.HTML(label="Evaluation", elem_id="evaluation")
 
     controls = Controls(
         sign_in_btn,
@@ -207,6 +220,8 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
         history_tab,
         feedback_tab,
         refresh_btn,
+        el["evaluation_tab"],
+        evaluation_refresh,
     )
     return el, controls
 
@@ -346,6 +361,13 @@ def build_demo(
             inputs=owner,
             api_name="my_feedback",
             **progress_on(el["feedback_table"]),
+        )
+        gr.on(
+            [c.evaluation_refresh.click, c.evaluation_tab.select],
+            wire(lambda s: evaluation.load_evaluation(ctx, s)),
+            inputs=owner,
+            api_name="evaluation",
+            **progress_on(el["evaluation_table"]),
         )
         c.history_tab.select(
             wire(lambda s: handlers.load_history(ctx, s)),

@@ -310,3 +310,12 @@ async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp
         elements, _ = layout(["tabby"], [], demo_login=True)
     names = set().union(*returned) | {"feedback_list_msg"}  # the last one: a failed list
     assert names <= set(elements), names - set(elements)
+
+
+def test_only_an_admins_session_shows_the_evaluation_tab() -> None:
+    session = {"token": "t", "name": "A", "email": "a@example.com", "expires_at": 2e9}
+    assert handlers.open_session({**session, "is_admin": True}, None)["evaluation_tab"].props == {
+        "visible": True
+    }
+    assert handlers.open_session(session, None)["evaluation_tab"].props == {"visible": False}
+    assert handlers.signed_out_view()["evaluation_tab"].props == {"visible": False}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from frontend.config import Settings
-from frontend.text import feedback_display, feedback_fields, feedback_summary, label_choices, readable
+from frontend.text import (
+    feedback_display,
+    feedback_fields,
+    feedback_summary,
+    label_choices,
+    model_line,
+    readable,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +60,12 @@ def test_feedback_from_before_the_fields_reads_as_before() -> None:
 )
 def test_demo_login_only_for_a_local_gateway(url: str, hint: bool | None, shown: bool) -> None:
     assert Settings(gateway_url=url, demo_login_hint=hint).show_demo_login() is shown
+
+
+def test_the_model_line_names_the_label_that_answered() -> None:
+
+    assert (
+        model_line("tiny", "2", cached=False, label="canary")
+        == "Model **tiny** version **2** (canary) · computed now"
+    )
+    assert model_line("tiny", "2", cached=True) == "Model **tiny** version **2** · answered from the cache"
