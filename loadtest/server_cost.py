@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import functools
 import json
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import model_repository
 from loadtest import grpc_load, h2load, inprocess
-from loadtest.cpu import CpuMeter, of_group
+from loadtest.cpu import TICK, CpuMeter, of_group
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.machine import describe, one_line
 from stack.commands import serving_command
@@ -61,23 +66,57 @@ def _floor(tree: Path, log: Path) -> tuple[Service, str]:
     return service, f"{LOCAL}:{port}"
 
 
+_PY_SPY_THREAD = re.compile(r'Thread (\d+) \([^)]*\): "([^"]+)"')
+
+
+def _thread_names(pid: int) -> dict[str, str]:
+    """Native thread id -> Python thread name, from `py-spy dump` (a dev tool; {} without it)."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        return {}
+    dump = subprocess.run(
+        [str(py_spy), "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
+    )
+    return {tid: name.rstrip("0123456789_-") for tid, name in _PY_SPY_THREAD.findall(dump.stdout)}
+
+
+def _thread_ticks(pid: int, names: dict[str, str]) -> collections.Counter[str]:
+    """CPU ticks (user + system) of each of a process's threads, summed by thread name."""
+    ticks: collections.Counter[str] = collections.Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = names.get(task.name) or (task / "comm").read_text().strip().rstrip("0123456789_-")
+            ticks[name] += int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def _drive(
     tool: str, service: Service, target: str, request: bytes, seconds: float, work: Path
 ) -> dict[str, Any]:
     body = h2load.write_body(work / "predict.grpc", request)
     expected = h2load.FRAME_HEADER + asyncio.run(grpc_load.answer_size(target, request))
     h2load.run(tool, target, body, expected_answer_bytes=expected, connections=CONNECTIONS, seconds=WARMUP_S)
+    names = _thread_names(service.pid)
+    before = _thread_ticks(service.pid, names)
     meter = CpuMeter({"server": of_group(service.pid)}).start()
     done = h2load.run(
         tool, target, body, expected_answer_bytes=expected, connections=CONNECTIONS, seconds=seconds
     )
     meter.stop()
+    after = _thread_ticks(service.pid, names)
     requests = int(done.figures["ok"]) + int(done.figures["errors"])
+    threads = {
+        name: round(1000 * (after[name] - before[name]) / TICK / max(requests, 1), 3)
+        for name in sorted(after, key=lambda n: before[n] - after[n])
+        if after[name] > before[name]
+    }
     return {
         "rps": done.figures["throughput_rps"],
         "errors": done.figures["errors"],
         "server_ms": round(1000 * meter.spent["server"] / max(requests, 1), 3),
         "client_ms": round(1000 * done.cpu_seconds / max(requests, 1), 3),
+        "threads_ms": threads,
         "load": round(os.getloadavg()[0], 2),
     }
 
@@ -139,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         cpu = statistics.median(r[name]["server_ms"] for r in result["rounds"])
         rps = statistics.median(r[name]["rps"] for r in result["rounds"])
-        print(f"  {name}: {cpu:.3f} ms, {rps:.1f} req/s")
+        groups = sorted({group for r in result["rounds"] for group in r[name]["threads_ms"]})
+        rows = [r[name]["threads_ms"] for r in result["rounds"]]
+        by_thread = ", ".join(
+            f"{group} {statistics.median(row.get(group, 0.0) for row in rows):.3f}" for group in groups
+        )
+        print(f"  {name}: {cpu:.3f} ms, {rps:.1f} req/s; by thread: {by_thread}")
     for batching in modes:
         word = "on" if batching else "off"
         first = [r[f"tree0-batching-{word}"]["server_ms"] for r in result["rounds"]]
