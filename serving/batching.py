@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -318,10 +319,40 @@ def _run_batch(
     inputs: Arrays = {}
     for alias in rows[0][1]:
         parts = [part[alias] for _, part in rows]
-        if padded > size:
-            parts.append(np.repeat(parts[0][:1], padded - size, axis=0))
-        inputs[alias] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1 and padded == size:
+            inputs[alias] = parts[0]
+        elif parts[0].dtype == object:
+            inputs[alias] = np.concatenate([*parts, np.repeat(parts[0][:1], padded - size, axis=0)])
+        else:
+            inputs[alias] = _gather(alias, parts, size, padded)
     outputs = servable.run(signature_name, inputs)
-    return _Ran(
-        {alias: value[:size] for alias, value in outputs.items()}, [p for p, _ in rows], failed, size, padded
-    )
+    unpadded = {alias: _own(value[:size], inputs) for alias, value in outputs.items()}
+    return _Ran(unpadded, [p for p, _ in rows], failed, size, padded)
+
+
+def _own(output: np.ndarray, inputs: Arrays) -> np.ndarray:
+    """An output that may be a view of an input (the next batch reuses the input buffer) is copied."""
+    if any(np.may_share_memory(output, value) for value in inputs.values()):
+        return output.copy()
+    return output
+
+
+_buffers = threading.local()
+
+
+def _gather(alias: str, parts: list[np.ndarray], size: int, padded: int) -> np.ndarray:
+    """The rows of `parts` and the padding, copied into this batch thread's own buffer for `alias`, kept
+    from batch to batch: a batch of decoded images is MBs, which glibc (with serving/__main__.py's mmap
+    threshold) would map, fault in page by page and unmap again for every batch. The engine reads the
+    buffer only while this thread runs it (its outputs never alias it), so the next batch may reuse it.
+    At most `max_batch_size` rows per input and batch thread."""
+    first = parts[0]
+    shape = (padded, *first.shape[1:])
+    held: dict[str, np.ndarray] = vars(_buffers)
+    buffer = held.get(alias)
+    if buffer is None or buffer.dtype != first.dtype or buffer.shape[1:] != shape[1:] or len(buffer) < padded:
+        buffer = held[alias] = np.empty(shape, dtype=first.dtype)
+    out = buffer[:padded]
+    np.concatenate(parts, out=out[:size])
+    out[size:] = first[:1]
+    return out
