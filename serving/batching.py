@@ -12,9 +12,6 @@
   (`check_task_size`, called by the predictor before it looks at a single image).
 - A task whose caller has gone (cancelled, deadline passed, REST client disconnected) is dropped from
   its batch when the batch is taken to run; a batch left empty does not run at all.
-- A task submitted with `prepared=False` (one row, its image headers already checked) is prepared by its
-  servable (an OpenVINO decode) in the batch thread, just before the batch runs: one thread hand-off per
-  request instead of two. A task whose preparation fails fails alone, the others run without it.
 - One caller's bad input never fails another's: inputs are checked before they join a batch, and if a
   batch of several tasks still fails, each of its tasks is run again on its own, so only the task that
   fails alone gets the error.
@@ -27,7 +24,6 @@ import bisect
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -43,12 +39,9 @@ Arrays = dict[str, np.ndarray]
 class _Task:
     """One caller's request; it may be split over several batches."""
 
-    def __init__(
-        self, inputs: Arrays, size: int, future: asyncio.Future[Arrays], gone: Gone, prepared: bool = True
-    ) -> None:
+    def __init__(self, inputs: Arrays, size: int, future: asyncio.Future[Arrays], gone: Gone) -> None:
         self.inputs = inputs
         self.size = size
-        self.prepared = prepared
         self.future = future
         self.gone = gone
         self._parts: dict[int, Arrays] = {}
@@ -138,16 +131,8 @@ class BatchScheduler:
             )
 
     async def submit(
-        self,
-        servable: Servable,
-        signature_name: str,
-        inputs: Arrays,
-        size: int,
-        gone: Gone = still_here,
-        prepared: bool = True,
+        self, servable: Servable, signature_name: str, inputs: Arrays, size: int, gone: Gone = still_here
     ) -> Arrays:
-        """`prepared=False`: `inputs` as the request gave them, one row (never split over batches); the
-        batch thread prepares them."""
         loop = asyncio.get_running_loop()
         queue = self._queue(servable, signature_name)
         limit = self.options.max_batch_size
@@ -157,9 +142,7 @@ class BatchScheduler:
         new_batches = math.ceil(max(0, size - room) / limit)
         if len(queue.batches) + new_batches > self.options.max_enqueued_batches:
             raise unavailable("The batch scheduling queue to which this task was submitted is full")
-        if not prepared and size != 1:
-            raise ValueError("only a task of one row may be prepared in its batch")
-        task = _Task(inputs, size, loop.create_future(), gone, prepared)
+        task = _Task(inputs, size, loop.create_future(), gone)
         start = 0
         now = loop.time()
         while start < size:
@@ -253,22 +236,17 @@ class BatchScheduler:
 
     async def _run(self, queue: _Queue, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
+        padded = self._padded_size(batch.size)
         try:
-            ran = await loop.run_in_executor(
-                self._executor, _run_batch, queue.servable, queue.signature_name, batch, self._padded_size
+            outputs = await loop.run_in_executor(
+                self._executor, _run_batch, queue.servable, queue.signature_name, batch, padded
             )
-        except Exception:
-            self._metrics.batch_run(queue.model, batch.size, self._padded_size(batch.size))
-            raise
-        for piece, error in ran.failed:
-            piece.task.fail(error)
-        if ran.pieces:
-            self._metrics.batch_run(queue.model, ran.size, ran.padded)
+        finally:
+            self._metrics.batch_run(queue.model, batch.size, padded)
         offset = 0
-        for piece in ran.pieces:
+        for piece in batch.pieces:
             piece.task.deliver(
-                piece.start,
-                {alias: value[offset : offset + piece.size] for alias, value in ran.outputs.items()},
+                piece.start, {alias: value[offset : offset + piece.size] for alias, value in outputs.items()}
             )
             offset += piece.size
 
@@ -285,40 +263,13 @@ class BatchScheduler:
         self._executor.shutdown(wait=True)
 
 
-@dataclass
-class _Ran:
-    """What a batch thread did: the pieces that ran (in order) and their rows, the pieces that failed."""
-
-    outputs: Arrays
-    pieces: list[_Piece]
-    failed: list[tuple[_Piece, Exception]]
-    size: int = 0
-    padded: int = 0
-
-
-def _run_batch(
-    servable: Servable, signature_name: str, batch: _Batch, padded_size: Callable[[int], int]
-) -> _Ran:
-    """In a batch thread: prepare the pieces that need it, gather, pad, run, unpad."""
-    rows: list[tuple[_Piece, Arrays]] = []
-    failed: list[tuple[_Piece, Exception]] = []
-    for piece in batch.pieces:
-        task = piece.task
-        if task.prepared:
-            end = piece.start + piece.size
-            rows.append((piece, {alias: value[piece.start : end] for alias, value in task.inputs.items()}))
-            continue
-        try:
-            rows.append((piece, servable.prepare(signature_name, task.inputs)))
-        except Exception as error:  # this task's own input: it fails alone
-            failed.append((piece, error))
-    if not rows:
-        return _Ran({}, [], failed)
-    size = sum(piece.size for piece, _ in rows)
-    padded = padded_size(size)
+def _run_batch(servable: Servable, signature_name: str, batch: _Batch, padded: int) -> Arrays:
+    """In a batch thread: gather the pieces, pad, run, unpad."""
+    aliases = batch.pieces[0].task.inputs.keys()
+    size = batch.size
     inputs: Arrays = {}
-    for alias in rows[0][1]:
-        parts = [part[alias] for _, part in rows]
+    for alias in aliases:
+        parts = [piece.task.inputs[alias][piece.start : piece.start + piece.size] for piece in batch.pieces]
         if len(parts) == 1 and padded == size:
             inputs[alias] = parts[0]
         elif parts[0].dtype == object:
@@ -326,8 +277,7 @@ def _run_batch(
         else:
             inputs[alias] = _gather(alias, parts, size, padded)
     outputs = servable.run(signature_name, inputs)
-    unpadded = {alias: _own(value[:size], inputs) for alias, value in outputs.items()}
-    return _Ran(unpadded, [p for p, _ in rows], failed, size, padded)
+    return {alias: _own(value[:size], inputs) for alias, value in outputs.items()}
 
 
 def _own(output: np.ndarray, inputs: Arrays) -> np.ndarray:

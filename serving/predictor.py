@@ -3,12 +3,9 @@
 The checks run cheapest first, each before the work it bounds: admission (`admitted`, by the APIs, before
 a request's tensors are built); names, dtypes and the batch size (`validate_inputs`); the batch queue's
 room; then each image's header (frames and pixels, serving/image_header.py) and only then what the engine
-prepares: OpenVINO decodes there, in a request thread, or, for a request of one row with short headers
-(read on the event loop), in its batch's thread just before the batch runs (one thread hand-off per request,
-not two; an undecodable image fails only its own task); TensorFlow decodes in its graph, so its JPEG and PNG
+prepares: OpenVINO decodes there, in a request thread; TensorFlow decodes in its graph, so its JPEG and PNG
 headers are read on the event loop (a few bounded steps, cheaper than a thread hop) and an undecodable
-image fails only its own request when its batch is run again request by request. Unbatched, the checks,
-the decode and the run happen in one request thread. A caller that has gone
+image fails only its own request when its batch is run again request by request. A caller that has gone
 (cancelled, deadline passed, REST client disconnected) is dropped before each stage that costs work.
 """
 
@@ -144,13 +141,19 @@ class Predictor:
                 self.scheduler.check_task_size(size)
             check_alive(gone)
             # a runtime that decodes before batching holds the decoded rows until its batch has run
-            # a runtime that decodes before batching holds the decoded rows until its batch has run
             with self._holding(size * servable.prepared_bytes_per_row, "its decoded images"):
+                if servable.engine.prepare_decodes or not self._headers_are_short(signature, inputs):
+                    inputs = await loop.run_in_executor(
+                        self._executor, self._check, servable, signature_name, inputs, gone
+                    )
+                else:  # a few header steps per image: a thread hop would cost more than the work
+                    inputs = self._check(servable, signature_name, inputs, gone)
+                check_alive(gone)
                 if self.scheduler is not None and size > 0:  # an empty batch answers empty, unbatched
-                    outputs = await self._batched(servable, signature_name, signature, inputs, size, gone)
-                else:  # the checks and the run in one request thread: one hand-off
+                    outputs = await self.scheduler.submit(servable, signature_name, inputs, size, gone)
+                else:
                     outputs = await loop.run_in_executor(
-                        self._executor, self._check_and_run, servable, signature_name, inputs, gone
+                        self._executor, self._run, servable, signature_name, inputs, gone
                     )
             if output_filter:
                 outputs = {alias: outputs[alias] for alias in output_filter}
@@ -158,54 +161,22 @@ class Predictor:
                 servable.version, signature_name or DEFAULT_SIGNATURE, outputs, servable.runtime_info
             )
 
-    async def _batched(
-        self,
-        servable: Servable,
-        signature_name: str,
-        signature: SignatureDef,
-        inputs: Arrays,
-        size: int,
-        gone: Gone,
-    ) -> Arrays:
-        """Headers checked, then into the batch queue. A row that the engine decodes (OpenVINO) and whose
-        headers are short is decoded by its batch's thread, not a request thread: one hand-off instead of
-        two. Several rows are decoded in a request thread first (they may be split over batches)."""
-        assert self.scheduler is not None
-        short = self._headers_are_short(signature, inputs)
-        prepared = True
-        if servable.engine.prepare_decodes and size == 1 and short:
-            self._check_headers(servable, signature_name, inputs)
-            prepared = False
-        elif servable.engine.prepare_decodes or not short:
-            inputs = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._check, servable, signature_name, inputs, gone
-            )
-        else:  # a few header steps per image: a thread hop would cost more than the work
-            inputs = self._check(servable, signature_name, inputs, gone)
-        check_alive(gone)
-        return await self.scheduler.submit(servable, signature_name, inputs, size, gone, prepared)
-
     @staticmethod
     def _headers_are_short(signature: SignatureDef, inputs: Arrays) -> bool:
         return all(walk_is_short(data) for alias in image_inputs(signature) for data in inputs[alias].ravel())
 
-    def _check_headers(self, servable: Servable, signature_name: str, inputs: Arrays) -> None:
-        """Every image's header: frames and pixels within the limits."""
-        for alias in image_inputs(servable.signature(signature_name)):
-            for index, data in enumerate(inputs[alias].ravel()):
-                check_image(alias, index, data, self.limits.max_image_pixels, self.limits.max_image_frames)
-
     def _check(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
         """Every image's header (frames, pixels), then what the engine prepares (a decode, for OpenVINO)."""
         check_alive(gone)  # the caller may have gone while this waited for a thread
-        self._check_headers(servable, signature_name, inputs)
+        for alias in image_inputs(servable.signature(signature_name)):
+            for index, data in enumerate(inputs[alias].ravel()):
+                check_image(alias, index, data, self.limits.max_image_pixels, self.limits.max_image_frames)
         return servable.prepare(signature_name, inputs)
 
-    def _check_and_run(self, servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
-        """Unbatched, in a request thread: the checks, the preparation and the run."""
-        prepared = self._check(servable, signature_name, inputs, gone)
+    @staticmethod
+    def _run(servable: Servable, signature_name: str, inputs: Arrays, gone: Gone) -> Arrays:
         check_alive(gone)
-        return servable.run(signature_name, prepared)
+        return servable.run(signature_name, inputs)
 
 
 class Timer:

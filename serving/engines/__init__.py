@@ -4,10 +4,9 @@ which stays the same whatever runs it, as TF Serving keeps TF and TFRT behind th
 - `TensorFlowEngine` (tensorflow.py): the export's signatures run by TensorFlow, as TF Serving runs them.
   The reference.
 - `OpenVINOEngine` (openvino.py): the export's `serving_default` with its network converted to OpenVINO
-  (serving/openvino_ir) at a precision; images are decoded before the network runs (`prepare`).
+  (serving/openvino_ir) at a precision; images are decoded in the request's thread.
 
-An engine is thread-safe: `prepare` runs in request threads (and, for a one-row request, in its batch's
-thread) and `run` in batch threads, at the same time.
+An engine is thread-safe: `prepare` runs in request threads and `run` in batch threads, at the same time.
 Which engine serves a version is a flag, or `--runtime auto`'s choice (auto.py), made before the servable
 exists.
 """

@@ -1,12 +1,11 @@
 """The OpenVINO engine: an export's `serving_default` with its network run by OpenVINO at a precision.
 
-Thread model: `prepare` decodes and resizes in the calling thread (a request thread, or a one-row
-request's batch thread; Pillow and simplejpeg release the GIL), so each image is decoded once and what
-passes also runs; `run` takes an idle infer request from a pool sized by the compiled model's
-OPTIMAL_NUMBER_OF_INFER_REQUESTS (one per CPU stream) and blocks on it with the GIL released. With the
-default LATENCY hint there is one stream using every core, which suits a batching server (one batch at a
-time, as fast as possible); THROUGHPUT makes one stream per core so concurrent batches run side by side.
-Top-k, label lookup and casts are numpy, as the IR ends at the
+Thread model: `prepare` decodes and resizes in the calling request thread (Pillow and simplejpeg release
+the GIL), so each image is decoded once and what passes also runs; `run` takes an idle infer request from
+a pool sized by the compiled model's OPTIMAL_NUMBER_OF_INFER_REQUESTS (one per CPU stream) and blocks on it
+with the GIL released. With the default LATENCY hint there is one stream using every core, which suits a
+batching server (one batch at a time, as fast as possible); THROUGHPUT makes one stream per core so
+concurrent batches run side by side. Top-k, label lookup and casts are numpy, as the IR ends at the
 probabilities (serving/openvino_ir/convert.py).
 """
 

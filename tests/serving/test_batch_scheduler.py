@@ -135,42 +135,6 @@ async def test_a_task_whose_caller_has_gone_is_dropped_before_its_batch_runs() -
     scheduler.shutdown()
 
 
-class PreparingModel(RecordingModel):
-    """A servable whose `prepare` (in the batch thread) turns a row's text into a number, or refuses it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prepare_threads: set[str] = set()
-
-    def prepare(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.prepare_threads.add(threading.current_thread().name)
-        text = inputs["x"][0]
-        if not text.isdigit():
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"{text!r} is not a number")
-        return {"x": np.array([float(text)], np.float32)}
-
-
-async def test_unprepared_rows_are_prepared_in_the_batch_and_a_bad_one_fails_alone() -> None:
-    model, scheduler = PreparingModel(), BatchScheduler(options())
-
-    def raw(text: str) -> asyncio.Future[dict[str, np.ndarray]]:
-        row = np.array([text], dtype=object)
-        return asyncio.ensure_future(scheduler.submit(model, "", {"x": row}, 1, prepared=False))  # type: ignore[arg-type]
-
-    good, bad, other = raw("3"), raw("three"), raw("5")
-    results = await asyncio.gather(good, bad, other, return_exceptions=True)
-    assert results[0]["y"].tolist() == [6]  # type: ignore[index]
-    assert results[2]["y"].tolist() == [10]  # type: ignore[index]
-    assert isinstance(results[1], ServingError)
-    assert results[1].code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "three" in results[1].message
-    assert model.batch_sizes == [2]  # one batch of the two good rows: the bad one did not make it run again
-    assert all(name.startswith("batch") for name in model.prepare_threads)
-    with pytest.raises(ValueError, match="one row"):
-        await scheduler.submit(model, "", {"x": np.array(["1", "2"], dtype=object)}, 2, prepared=False)  # type: ignore[arg-type]
-    scheduler.shutdown()
-
-
 class EchoModel(RecordingModel):
     """Answers with its input itself (a view of the batch's buffer)."""
 
