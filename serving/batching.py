@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -265,11 +266,43 @@ class BatchScheduler:
 def _run_batch(servable: Servable, signature_name: str, batch: _Batch, padded: int) -> Arrays:
     """In a batch thread: gather the pieces, pad, run, unpad."""
     aliases = batch.pieces[0].task.inputs.keys()
+    size = batch.size
     inputs: Arrays = {}
     for alias in aliases:
         parts = [piece.task.inputs[alias][piece.start : piece.start + piece.size] for piece in batch.pieces]
-        if padded > batch.size:
-            parts.append(np.repeat(parts[0][:1], padded - batch.size, axis=0))
-        inputs[alias] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1 and padded == size:
+            inputs[alias] = parts[0]
+        elif parts[0].dtype == object:
+            inputs[alias] = np.concatenate([*parts, np.repeat(parts[0][:1], padded - size, axis=0)])
+        else:
+            inputs[alias] = _gather(alias, parts, size, padded)
     outputs = servable.run(signature_name, inputs)
-    return {alias: value[: batch.size] for alias, value in outputs.items()}
+    return {alias: _own(value[:size], inputs) for alias, value in outputs.items()}
+
+
+def _own(output: np.ndarray, inputs: Arrays) -> np.ndarray:
+    """An output that may be a view of an input (the next batch reuses the input buffer) is copied."""
+    if any(np.may_share_memory(output, value) for value in inputs.values()):
+        return output.copy()
+    return output
+
+
+_buffers = threading.local()
+
+
+def _gather(alias: str, parts: list[np.ndarray], size: int, padded: int) -> np.ndarray:
+    """The rows of `parts` and the padding, copied into this batch thread's own buffer for `alias`, kept
+    from batch to batch: a batch of decoded images is MBs, which glibc (with serving/__main__.py's mmap
+    threshold) would map, fault in page by page and unmap again for every batch. The engine reads the
+    buffer only while this thread runs it (its outputs never alias it), so the next batch may reuse it.
+    At most `max_batch_size` rows per input and batch thread."""
+    first = parts[0]
+    shape = (padded, *first.shape[1:])
+    held: dict[str, np.ndarray] = vars(_buffers)
+    buffer = held.get(alias)
+    if buffer is None or buffer.dtype != first.dtype or buffer.shape[1:] != shape[1:] or len(buffer) < padded:
+        buffer = held[alias] = np.empty(shape, dtype=first.dtype)
+    out = buffer[:padded]
+    np.concatenate(parts, out=out[:size])
+    out[size:] = first[:1]
+    return out

@@ -117,7 +117,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer): 
         response.model_spec.version.value = result.version
         response.model_spec.signature_name = result.signature_name
         for alias, value in result.outputs.items():
-            response.outputs[alias].CopyFrom(to_tensor_proto(value))
+            to_tensor_proto(value, response.outputs[alias])
         return response
 
     @rpc

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,6 +378,11 @@ class ModelManager:
     def model_names(self) -> list[str]:
         with self._lock:
             return list(self._models)
+
+    def names_view(self) -> Collection[str]:
+        """The served model names, live, for membership tests on the request path (no lock, no copy: a
+        dict's keys view is safe to test from any thread while the manager changes the dict)."""
+        return self._models.keys()
 
     def any_available(self) -> bool:
         with self._lock:

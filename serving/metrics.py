@@ -18,6 +18,7 @@ equivalents:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -71,6 +72,12 @@ class Metrics(BatchMetrics):
             registry=self.registry,
         )
 
+        # Each series' child, looked up once: prometheus_client's labels() checks and hashes its labels on
+        # every call, which the request path would pay per request.
+        self._request_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._batch_series: dict[str, tuple[Any, Any]] = {}
+        self._queue_series: dict[str, Any] = {}
+
         self.runtime_info = Gauge(
             "tensorflow_serving_runtime_info",
             "1 for each loaded model version, labelled with what runs it.",
@@ -90,15 +97,31 @@ class Metrics(BatchMetrics):
 
     def request(self, model: str, api: str, status: str, seconds: float) -> None:
         model = model if model in self.known_models() else UNKNOWN_MODEL
-        self.requests.labels(model, api, status).inc()
-        self.latency.labels(model, api, status).observe(seconds)
+        key = (model, api, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.requests.labels(model, api, status),
+                self.latency.labels(model, api, status),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def batch_run(self, model: str, size: int, padded_size: int) -> None:
-        self.batch_size.labels(model).observe(size)
-        self.padded_batch_size.labels(model).observe(padded_size)
+        series = self._batch_series.get(model)
+        if series is None:
+            series = self._batch_series[model] = (
+                self.batch_size.labels(model),
+                self.padded_batch_size.labels(model),
+            )
+        series[0].observe(size)
+        series[1].observe(padded_size)
 
     def queued(self, model: str, delta: int) -> None:
-        self.queue_depth.labels(model).inc(delta)
+        gauge = self._queue_series.get(model)
+        if gauge is None:
+            gauge = self._queue_series[model] = self.queue_depth.labels(model)
+        gauge.inc(delta)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -82,7 +82,7 @@ async def serve(flags: Flags, config: ServerConfig, load_servable: LoadServable)
         on_loaded=metrics.servable_loaded,
         allow_labels_for_unavailable=flags.allow_version_labels_for_unavailable_models,
     )
-    metrics.known_models = manager.model_names
+    metrics.known_models = manager.names_view
     health = HealthServicer()
 
     def models_changed() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.python.framework import tensor_util
 
 from serving.errors import invalid_argument
@@ -90,16 +90,22 @@ def _value_count(proto: tensor_pb2.TensorProto) -> int:
     return present
 
 
-def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    shape = tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape]
-    )
+def to_tensor_proto(array: np.ndarray, out: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
+    """The TensorProto of `array`; written into `out` when given (a response's own field: no copy)."""
+    proto = tensor_pb2.TensorProto() if out is None else out
     if array.dtype == object or array.dtype.kind in "SU":
-        values = [value if isinstance(value, bytes) else str(value).encode() for value in array.ravel()]
-        return tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape, string_val=values)
-    dtype = _DTYPE_ENUM.get(array.dtype)
-    if dtype is None:
-        return tensor_util.make_tensor_proto(array)
-    return tensor_pb2.TensorProto(
-        dtype=dtype, tensor_shape=shape, tensor_content=np.ascontiguousarray(array).tobytes()
-    )
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(
+            value if isinstance(value, bytes) else str(value).encode() for value in array.ravel()
+        )
+    else:
+        dtype = _DTYPE_ENUM.get(array.dtype)
+        if dtype is None:
+            proto.CopyFrom(tensor_util.make_tensor_proto(array))
+            return proto
+        proto.dtype = dtype
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=size)
+    return proto

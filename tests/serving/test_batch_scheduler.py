@@ -133,3 +133,21 @@ async def test_a_task_whose_caller_has_gone_is_dropped_before_its_batch_runs() -
     assert (await stays)["y"].tolist() == [14]
     assert model.batch_sizes == [4, 1]  # the gone caller's two rows never ran
     scheduler.shutdown()
+
+
+class EchoModel(RecordingModel):
+    """Answers with its input itself (a view of the batch's buffer)."""
+
+    def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.batch_sizes.append(len(inputs["x"]))
+        return {"y": inputs["x"]}
+
+
+async def test_an_answer_that_is_a_view_of_its_batch_survives_the_next_batch() -> None:
+    model, scheduler = EchoModel(), BatchScheduler(options(allowed_batch_sizes=(4,), batch_timeout_micros=0))
+    first = await asyncio.gather(*(submit(scheduler, model, [value]) for value in (1, 2)))
+    second = await asyncio.gather(*(submit(scheduler, model, [value]) for value in (7, 8, 9)))
+    assert [answer["y"].tolist() for answer in first] == [[1], [2]]
+    assert [answer["y"].tolist() for answer in second] == [[7], [8], [9]]
+    assert all(size == 4 for size in model.batch_sizes)  # padded, through the reused buffer
+    scheduler.shutdown()
