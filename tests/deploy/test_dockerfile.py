@@ -92,9 +92,13 @@ def test_every_install_is_a_lock_with_hashes(dockerfile: Parsed) -> None:
     for stage in dockerfile[1]:
         for step in pip_installs(stage):
             installs += 1
+            # the wheels of the lock, hash-checked, into the cache mount; then installed from there alone
             assert re.fullmatch(
-                r"--mount=type=cache,target=/root/\.cache/pip +pip install --require-hashes --no-deps"
-                r" -r /build/requirements\.txt",
+                r"--mount=type=cache,target=/wheels,sharing=locked +"
+                r"pip download --no-cache-dir --require-hashes --no-deps"
+                r" -r /build/requirements\.txt -d /wheels +"
+                r"&& pip install --no-cache-dir --require-hashes --no-deps --no-index --find-links /wheels +"
+                r"-r /build/requirements\.txt",
                 step,
             ), step
             copied = [copy_sources(c) for c in stage.all("COPY")]
