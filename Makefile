@@ -5,7 +5,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-TF_SERVING_API := tensorflow-serving-api==2.21.0
 MODEL ?= resnet50
 MODELS_DIR ?= models
 PYTEST_ARGS ?=
@@ -20,14 +19,17 @@ help:  ## list the commands
 # Installing is quiet: one progress line per step, pip's output in $(INSTALL_LOG) (named when a step fails).
 INSTALL_LOG := var/log/install.log
 STEP = $(PY) -m stack.step --log $(INSTALL_LOG)
-EXTRAS := serving,gateway,frontend,loadtest,dev
 
-$(STAMP): pyproject.toml
+# The locks (requirements/*.txt, `make lock`): every package pinned with its hashes, installed with --no-deps
+# (a lock names every dependency; --no-deps also keeps tensorflow-serving-api from pulling the CUDA
+# `tensorflow`, requirements/serving.in), then the project itself, editable, built by the locked setuptools.
+LOCK := requirements/dev.txt
+$(STAMP): pyproject.toml $(LOCK) requirements/install.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: $(PYTHON) -m venv $(VENV) failed"; exit 1; }
-	@# tensorflow-serving-api's metadata asks for the CUDA `tensorflow` wheel; tensorflow-cpu provides its modules
-	@$(STEP) --label "installing Python packages into $(VENV) (the first time takes a few minutes)" -- sh -c \
-		'$(PIP) install -qq --upgrade pip && $(PIP) install -qq -e ".[$(EXTRAS)]" \
-		&& $(PIP) install -qq --no-deps $(TF_SERVING_API)'
+	@$(STEP) --label "installing Python packages into $(VENV) from $(LOCK) (the first time takes a few minutes)" \
+		-- sh -c '$(PIP) install -qq --require-hashes --no-deps -r requirements/install.txt \
+		&& $(PIP) install -qq --require-hashes --no-deps -r $(LOCK) \
+		&& $(PIP) install -qq --no-deps --no-build-isolation -e .'
 	@$(STEP) --label "generating the TF Serving gRPC modules" -- $(PY) -m tfs_protos.build
 	@touch $(STAMP)
 
@@ -41,6 +43,28 @@ install: $(STAMP) $(GENERATED)  ## create .venv and install every part (idempote
 
 protos: install  ## regenerate the TF Serving gRPC modules (tfs_protos/generated) from tfs_protos/protos
 	$(PY) -m tfs_protos.build
+
+# `make lock`: resolve the locks anew (uv, from the dev group) for CPython 3.11 on x86-64 Linux (glibc 2.36:
+# Debian 12, the images' bookworm), generic manylinux wheels. dev.txt is everything `make install` puts in the
+# venv; the images' locks (one per pyproject.toml group) and install.txt are resolved inside it (-c), so every
+# lock has the same version of a package. A lock keeps its pins unless pyproject.toml asks otherwise;
+# UPGRADE=1 moves every package to its newest allowed release.
+UV ?= $(VENV)/bin/uv
+LOCK_PYTHON := 3.11
+LOCK_PLATFORM := x86_64-manylinux_2_36
+LOCK_GROUPS := serving gateway frontend loadtest protos dev
+IMAGE_LOCKS := gateway frontend protos
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+	--python-platform $(LOCK_PLATFORM) --excludes requirements/excludes.txt --custom-compile-command "make lock" \
+	$(if $(UPGRADE),--upgrade)
+.PHONY: lock
+lock:  ## resolve pyproject.toml's groups into the hashed locks requirements/*.txt (UPGRADE=1: newest releases)
+	@test -x $(UV) || { echo "error: $(UV) is missing: make install first (uv is in the dev group)"; exit 1; }
+	$(UV_COMPILE) pyproject.toml $(addprefix --extra ,$(LOCK_GROUPS)) requirements/serving.in \
+		requirements/install.in -o $(LOCK)
+	$(UV_COMPILE) -c $(LOCK) pyproject.toml --extra serving requirements/serving.in -o requirements/serving.txt
+	$(foreach group,$(IMAGE_LOCKS),$(UV_COMPILE) -c $(LOCK) pyproject.toml --extra $(group) -o requirements/$(group).txt &&) true
+	$(UV_COMPILE) -c $(LOCK) requirements/install.in -o requirements/install.txt
 
 # Two test processes (pytest-xdist), each taking whole files: most tests wait on servers they start, so two
 # overlap well even on 2 cores. TEST_WORKERS=0 runs them in this process.

@@ -1,4 +1,4 @@
-"""deploy/Dockerfile and .dockerignore: hadolint-clean, pinned, non-root, one dependency group per image."""
+"""deploy/Dockerfile and .dockerignore: hadolint-clean, pinned, non-root, one locked group per image."""
 
 from __future__ import annotations
 
@@ -61,37 +61,85 @@ def test_images_run_as_a_non_root_user(dockerfile: Parsed, image: str) -> None:
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1]), users
 
 
+def installed_locks(stages: list[Stage], image: str) -> set[str]:
+    """The requirements/ locks installed by the stages an image is built FROM or copies from."""
+    pending, seen, locks = [image], set(), set()
+    while pending:
+        for stage in stage_chain(stages, pending.pop()):
+            if stage.name in seen:
+                continue
+            seen.add(stage.name)
+            for copy in stage.all("COPY"):
+                from_stage, sources, _ = copy_sources(copy)
+                if from_stage is not None:
+                    pending.append(from_stage)
+                locks |= {Path(s).stem for s in sources if s.startswith("requirements/")}
+    return locks
+
+
 @pytest.mark.parametrize(("image", "group"), sorted(IMAGES.items()))
 def test_each_image_installs_only_its_own_group(dockerfile: Parsed, image: str, group: str) -> None:
-    stages = dockerfile[1]
-    copied_from = {copy_sources(i)[0] for s in stage_chain(stages, image) for i in s.all("COPY")} - {None}
-    installed = set()
-    for name in copied_from:
-        for stage in stage_chain(stages, name):
-            for run in stage.all("RUN"):
-                installed |= set(re.findall(r"group_requirements\.py \S+ (\w+)", run.args))
-    assert installed - BUILD_ONLY_GROUPS == {group}
+    assert installed_locks(dockerfile[1], image) - BUILD_ONLY_GROUPS == {group}
+
+
+def pip_installs(stage: Stage) -> list[str]:
+    return [run.args for run in stage.all("RUN") if "pip install" in run.args]
+
+
+def test_every_install_is_a_lock_with_hashes(dockerfile: Parsed) -> None:
+    """Each pip install is one whole lock (requirements/<group>.txt, `make lock`), hash-checked."""
+    installs = 0
+    for stage in dockerfile[1]:
+        for step in pip_installs(stage):
+            installs += 1
+            # the wheels of the lock, hash-checked, into the cache mount; then installed from there alone
+            assert re.fullmatch(
+                r"--mount=type=cache,target=/wheels,sharing=locked +"
+                r"pip download --no-cache-dir --require-hashes --no-deps"
+                r" -r /build/requirements\.txt -d /wheels +"
+                r"&& pip install --no-cache-dir --require-hashes --no-deps --no-index --find-links /wheels +"
+                r"-r /build/requirements\.txt",
+                step,
+            ), step
+            copied = [copy_sources(c) for c in stage.all("COPY")]
+            locks = [src for frm, srcs, dst in copied if dst == "/build/requirements.txt" for src in srcs]
+            assert len(locks) == 1, (stage.name, locks)
+            assert re.fullmatch(r"requirements/\w+\.txt", locks[0]), locks
+            assert (REPO_ROOT / locks[0]).read_text().count("--hash=sha256:") > 0, locks[0]
+    assert installs >= len(set(IMAGES.values()) | BUILD_ONLY_GROUPS)
+
+
+def test_code_comes_after_the_dependency_layer(dockerfile: Parsed) -> None:
+    """A code change keeps the installed lock: a stage copies only its lock before installing it."""
+    for stage in dockerfile[1]:
+        for index, instruction in enumerate(stage.instructions):
+            if instruction.keyword == "RUN" and "pip install" in instruction.args:
+                before = [i for i in stage.instructions[:index] if i.keyword == "COPY"]
+                sources = [s for i in before for s in copy_sources(i)[1]]
+                assert all(s.startswith("requirements/") for s in sources), (stage.name, sources)
 
 
 @pytest.mark.parametrize("group", sorted(BUILD_ONLY_GROUPS))
-def test_build_only_groups_leave_the_venv_in_the_step_that_installs_them(
-    dockerfile: Parsed, group: str
-) -> None:
-    listing = re.compile(rf"group_requirements\.py \S+ {group} > (\S+)")
-    steps = [
-        (r.args, m.group(1)) for s in dockerfile[1] for r in s.all("RUN") if (m := listing.search(r.args))
+def test_build_only_groups_leave_no_venv_in_an_image(dockerfile: Parsed, group: str) -> None:
+    """The protos lock (grpcio-tools) has a stage of its own; images take its generated code, not its venv."""
+    stages = dockerfile[1]
+    builders = [
+        s.name
+        for s in stages
+        if f"requirements/{group}.txt" in {src for c in s.all("COPY") for src in copy_sources(c)[1]}
     ]
-    assert steps, group
-    for step, listed in steps:
-        installed = step.index(f"pip install -r {listed}")
-        assert step.rfind(f"pip uninstall --yes -r {listed}") > installed, step
+    assert builders, group
+    for stage in stages:
+        for copy in stage.all("COPY"):
+            from_stage, sources, _ = copy_sources(copy)
+            if from_stage in builders:
+                assert all(not s.startswith("/opt/venv") for s in sources), (stage.name, sources)
 
 
-def test_tf_serving_api_pin_matches_the_makefile(dockerfile: Parsed) -> None:
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    pinned = re.search(r"^TF_SERVING_API := tensorflow-serving-api==(\S+)$", makefile, re.MULTILINE)
-    args = [i.args for stage in dockerfile[1] for i in stage.all("ARG")]
-    assert f"TF_SERVING_API_VERSION={pinned.group(1)}" in args
+def test_tf_serving_api_comes_from_the_serving_lock(dockerfile: Parsed) -> None:
+    """Pinned and hashed there (requirements/serving.in), not by a version of its own in the Dockerfile."""
+    assert "tensorflow-serving-api==" in (REPO_ROOT / "requirements/serving.txt").read_text()
+    assert "tensorflow-serving-api" not in "\n".join(i.args for s in dockerfile[1] for i in s.instructions)
 
 
 def git_ignored(paths: list[str]) -> set[str]:

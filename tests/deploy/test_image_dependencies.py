@@ -1,4 +1,4 @@
-"""An image's dependency group, installed in a fresh venv as the Dockerfile does, runs its service's code."""
+"""An image's lock, installed in a fresh venv as the Dockerfile does, runs its service's code."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Image:
     sources: tuple[str, ...]  # what the Dockerfile copies into /app
     build: tuple[str, ...]  # build steps run in /app, as the Dockerfile's RUN lines
     probe: str  # run in /app with the image's interpreter
-    build_group: str | None = None  # installed for the build steps only, then uninstalled
+    build_group: str | None = None  # the lock of the stage that runs the build steps (its venv stays there)
 
 
 IMAGES = {
@@ -34,7 +34,7 @@ IMAGES = {
         probe=(
             "import sys, importlib.util, gateway.main; "
             "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'; "
-            "assert importlib.util.find_spec('grpc_tools') is None, 'grpcio-tools left in the venv'"
+            "assert importlib.util.find_spec('grpc_tools') is None, 'grpcio-tools in the venv'"
         ),
     ),
     "frontend": Image(
@@ -56,7 +56,7 @@ def dockerfile_sources(image: str) -> set[str]:
             for instruction in stage.all("COPY"):
                 from_stage, paths, _ = copy_sources(instruction)
                 if from_stage is None:
-                    sources |= {p for p in paths if not p.startswith(("pyproject", "deploy/"))}
+                    sources |= {p for p in paths if not p.startswith(("requirements/", "deploy/"))}
                 else:
                     pending.append(from_stage)
     return sources
@@ -91,36 +91,21 @@ def test_image_dependency_group_runs_the_service_code(image: str, tmp_path: Path
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO_ROOT / source, target)
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], tmp_path)
-    python = str(venv / "bin" / "python")
-    run(
-        [python, "-m", "pip", "install", "--quiet", "-r", str(group_requirements(spec.group, tmp_path))],
-        tmp_path,
-    )
-    if spec.build_group:
-        build_requirements = str(group_requirements(spec.build_group, tmp_path))
-        run([python, "-m", "pip", "install", "--quiet", "-r", build_requirements], tmp_path)
+    python = fresh_venv(tmp_path / "venv", spec.group)
     if spec.build:
-        run([python, *spec.build], app)
-    if spec.build_group:
-        run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "-r", build_requirements], tmp_path)
+        # the Dockerfile's protos stage: its own venv generates the code, the image takes only the code
+        builder = fresh_venv(tmp_path / "build-venv", spec.build_group) if spec.build_group else python
+        run([builder, *spec.build], app)
     run([python, "-c", spec.probe], app, timeout=300)
 
 
-def group_requirements(group: str, folder: Path) -> Path:
-    """The group's requirements file, written by the script the Dockerfile runs."""
-    listed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "deploy/docker/group_requirements.py"),
-            str(REPO_ROOT / "pyproject.toml"),
-            group,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = folder / f"{group}.txt"
-    path.write_text(listed)
-    return path
+def fresh_venv(venv: Path, lock: str) -> str:
+    """A venv holding requirements/<lock>.txt, installed as the Dockerfile installs it."""
+    run([sys.executable, "-m", "venv", str(venv)], venv.parent)
+    python = str(venv / "bin" / "python")
+    requirements = str(REPO_ROOT / "requirements" / f"{lock}.txt")
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", requirements],
+        venv.parent,
+    )
+    return python
