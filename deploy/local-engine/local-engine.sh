@@ -165,7 +165,11 @@ env)
 stop) stop_dockerd ;;
 purge)
     stop_dockerd
-    # the engine's overlay mounts and container state are gone once dockerd stops
+    # dockerd leaves its network namespace bind-mounted under exec/netns; nothing under $dir may stay
+    # mounted, or the folder (and a clone holding it) cannot be deleted
+    if [ -d "$dir" ]; then
+        grep -o " $(realpath "$dir")/[^ ]*" /proc/mounts | sort -r | while read -r mount; do umount "$mount" || true; done
+    fi
     rm -rf "$dir"
     ;;
 *) die "usage: $0 start|env|stop|purge" ;;
