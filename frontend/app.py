@@ -57,7 +57,7 @@ def create_app(
     app.add_middleware(
         PageGuard,
         store=store,
-        max_file_bytes=settings.max_file_bytes(),
+        max_upload_bytes=settings.max_upload_bytes(),
         max_files=settings.frontend_max_files,
     )
     app.add_middleware(SecurityHeadersMiddleware)
