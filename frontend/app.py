@@ -36,6 +36,7 @@ def create_app(
         demo_login=settings.show_demo_login(),
         files=files,
         unsure_below=settings.unsure_below,
+        max_files=settings.frontend_max_files,
     )
     age = settings.frontend_cache_seconds
     demo.delete_cache = (max(1, min(60, age // 10)), age)
@@ -57,7 +58,7 @@ def create_app(
     app.add_middleware(
         PageGuard,
         store=store,
-        max_file_bytes=settings.max_file_bytes(),
+        max_upload_bytes=settings.max_upload_bytes(),
         max_files=settings.frontend_max_files,
     )
     app.add_middleware(SecurityHeadersMiddleware)

@@ -27,6 +27,10 @@ more often than right. tests/serving/accuracy/test_confidence.py checks that the
 """
 
 
+MAX_FILES = 10
+"""Photos in one upload request, and so sent at once from "Several photos" (FRONTEND_MAX_FILES)."""
+
+
 class Settings(HttpBoundsSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_ignore_empty=True)
 
@@ -55,7 +59,16 @@ class Settings(HttpBoundsSettings, BaseSettings):
         "(the gateway has its own, lower limit).",
     )
     frontend_max_files: int = Field(
-        1, ge=1, description="Files in one upload request (the page sends one at a time)."
+        MAX_FILES,
+        ge=1,
+        description='Files in one upload request: the most "Several photos" takes at once (Gradio sends '
+        "them all in one request; each still stops at FRONTEND_MAX_FILE_MB).",
+    )
+    frontend_max_upload_mb: int = Field(
+        100,
+        ge=1,
+        description="All files of one upload request together, refused by its Content-Length before a "
+        "byte is stored (never less than FRONTEND_MAX_FILE_MB: one file of that size always fits).",
     )
     frontend_cache_seconds: int = Field(
         900,
@@ -101,6 +114,9 @@ class Settings(HttpBoundsSettings, BaseSettings):
 
     def max_file_bytes(self) -> int:
         return self.frontend_max_file_mb * 1024 * 1024
+
+    def max_upload_bytes(self) -> int:
+        return max(self.frontend_max_upload_mb, self.frontend_max_file_mb) * 1024 * 1024
 
 
 @lru_cache

@@ -1,6 +1,8 @@
 """What Gradio serves to anyone, bounded here (issue 21 item 6): its file routes (upload, download, streams)
-answer only a signed-in session, an upload is refused by its declared size before a byte is stored, and one
-upload carries at most `max_files` files. A tab's session hash serves only the person signed in with it
+answer only a signed-in session, an upload is refused by its declared size (all its files together, at most
+`max_upload_bytes`) before a byte is stored, one upload carries at most `max_files` files (counted as the
+body streams in), and each file stops at `max_file_bytes` (Gradio's own `max_file_size`, also while it
+streams). A tab's session hash serves only the person signed in with it
 (`frontend.tabs`). Routes the page does not use (run history, proxying other sites,
 monitoring) are not served at all."""
 
@@ -33,7 +35,7 @@ NOT_SERVED = (
 STREAMS = (f"{API}/queue/data", f"{API}/heartbeat/")
 EVENTS = (f"{API}/queue/join", f"{API}/call/", f"{API}/run/", f"{API}/api/")
 EVENT_BODY_BYTES = 1024 * 1024  # inputs name uploaded files by path; the bytes went to /upload
-MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around the file bytes
+MULTIPART_OVERHEAD = 64 * 1024  # per file: part headers and boundaries around its bytes
 AUTH_BODY_BYTES = 8 * 1024
 
 
@@ -76,11 +78,11 @@ class _PartCounter:
 
 
 class PageGuard:
-    def __init__(self, app: ASGIApp, store: SessionStore, max_file_bytes: int, max_files: int) -> None:
+    def __init__(self, app: ASGIApp, store: SessionStore, max_upload_bytes: int, max_files: int) -> None:
         self.app = app
         self.store = store
         self.tabs = TabOwners(store)
-        self.max_file_bytes = max_file_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.max_files = max_files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,7 +167,9 @@ class PageGuard:
 
         await self.app(scope, replay, send)
 
-    def _length_refusal(self, headers: Headers, limit: int, required: bool) -> PlainTextResponse | None:
+    def _length_refusal(
+        self, headers: Headers, limit: int, required: bool, what: str = "The file"
+    ) -> PlainTextResponse | None:
         declared = headers.get("content-length")
         if declared is None:
             if required or "chunked" in headers.get("transfer-encoding", "").lower():
@@ -174,12 +178,13 @@ class PageGuard:
         if not declared.isascii() or not declared.isdigit():
             return PlainTextResponse("The Content-Length is not a number.", 400)
         if int(declared) > limit:
-            return PlainTextResponse(f"The file is larger than {limit // (1024 * 1024) or 1} MB.", 413)
+            return PlainTextResponse(f"{what} is larger than {limit // (1024 * 1024) or 1} MB.", 413)
         return None
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
-        refusal = self._length_refusal(headers, self.max_file_bytes + MULTIPART_OVERHEAD, required=True)
+        limit = self.max_upload_bytes + self.max_files * MULTIPART_OVERHEAD
+        refusal = self._length_refusal(headers, limit, required=True, what="The upload")
         boundary = _boundary(headers)
         if refusal is None and boundary is None:
             refusal = PlainTextResponse("A multipart/form-data body is required.", 400)

@@ -9,13 +9,14 @@ the person sees, or the logs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from frontend.config import UNSURE_BELOW
+from frontend.config import MAX_FILES, UNSURE_BELOW
 from frontend.gateway_client import (
     GatewayClient,
     GatewayError,
@@ -23,8 +24,8 @@ from frontend.gateway_client import (
     Prediction,
     SessionExpiredError,
 )
-from frontend.images import ImageFiles, thumbnail
-from frontend.text import CORRECT, WRONG, answer, feedback_fields, model_line, readable
+from frontend.images import ImageFiles, no_photo, thumbnail
+from frontend.text import CORRECT, WRONG, answer, feedback_fields, model_line, readable, short_answer
 from frontend.updates import Message, Updates, update
 from frontend.views import feedback_table, history_caption, history_info, repeats_grouped
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 20
 THUMBNAIL_FETCHES = 4  # at once, per page shown
+SEVERAL_AT_ONCE = 2  # "Several photos": gateway calls at once, per person's upload
 CLASSIFY_TAB, SIGN_IN_TAB = "classify", "sign-in"
 EXPIRED = "Your session has expired. Please sign in again."
 SESSION_ENDED = "session_ended"  # in Updates: the page's session is to be ended (the gateway refused it)
@@ -45,6 +47,7 @@ class PageContext:
     client: GatewayClient
     files: ImageFiles
     unsure_below: float = UNSURE_BELOW
+    max_files: int = MAX_FILES  # photos classified from one "Several photos" upload
 
 
 # --- the views every handler builds on ---
@@ -76,6 +79,10 @@ def history_reset() -> Updates:
     }
 
 
+def several_reset() -> Updates:
+    return {"several": None, "several_gallery": None, "several_msg": Message()}
+
+
 def signed_out_view(message: str = "", kind: str = "error") -> Updates:
     """Signed out: nothing of the last person is left on the page."""
     return {
@@ -95,6 +102,7 @@ def signed_out_view(message: str = "", kind: str = "error") -> Updates:
         "evaluation_tab": update(visible=False),
         "evaluation_table": "",
         **history_reset(),
+        **several_reset(),
         **cleared_results(),
     }
 
@@ -140,6 +148,7 @@ def open_session(session: dict[str, Any], owner: str | None) -> Updates:
         "feedback_table": "",
         "evaluation_table": "",
         **history_reset(),
+        **several_reset(),
         **cleared_results(),
     }
 
@@ -199,6 +208,50 @@ async def classify(
         return refused("The uploaded file could not be read; please upload it again.")
     line = model_line(pred.model_name, pred.model_version, cached=pred.cached, label=pred.model_label)
     return shown_prediction(pred, line, unsure_below)
+
+
+async def classify_several(ctx: PageContext, session: Session, uploads: list[Upload]) -> Updates:
+    """Photos sent at once: each one its own gateway call (a few at a time) and its own tile, thumbnail and
+    caption, so a file the gateway refuses shows its reason on its tile and the others are still answered."""
+    photos = [u for u in uploads if u is not None]
+    if not photos:
+        return several_reset()
+    if not session:
+        return signed_out_view("Please sign in first.")
+    user, token = session["email"], session["token"]
+    note = ""
+    if len(photos) > ctx.max_files:
+        note = f"Only the first {ctx.max_files} photos were sent; send the others next."
+        photos = photos[: ctx.max_files]
+    gate = asyncio.Semaphore(SEVERAL_AT_ONCE)
+
+    async def one(path: Path, name: str) -> tuple[bytes | None, str]:
+        async with gate:
+            try:
+                pred = await ctx.client.predict(token, path, name)
+            except SessionExpiredError:
+                raise
+            except GatewayError as exc:
+                return None, f"{exc.message}\n{name}"
+            except OSError:
+                log.exception("cannot read an uploaded file")
+                return None, f"The file could not be read; please upload it again.\n{name}"
+        content = await asyncio.to_thread(path.read_bytes)
+        jpeg = await asyncio.to_thread(thumbnail, content)
+        return jpeg, f"{short_answer(pred.prediction, pred.score, ctx.unsure_below)}\n{name}"
+
+    try:
+        answers = await asyncio.gather(*(one(path, name) for path, name in photos))
+    except SessionExpiredError as exc:
+        return expired_view(exc.message)
+    gallery = []
+    for jpeg, caption in answers:
+        if jpeg is None:
+            tile = await ctx.files.write(user, "several-no-photo.jpg", no_photo())
+        else:
+            tile = await ctx.files.write(user, f"several-{hashlib.md5(jpeg).hexdigest()}.jpg", jpeg)
+        gallery.append((str(tile), caption))
+    return {"several_gallery": gallery, "several_msg": Message(note, "info")}
 
 
 def refused(message: str) -> Updates:

@@ -38,6 +38,13 @@ def thumbnail(content: bytes, size: int = THUMBNAIL_PX) -> bytes | None:
         return None
 
 
+def no_photo(size: int = THUMBNAIL_PX) -> bytes:
+    """A plain grey JPEG tile, for a file that has no thumbnail of its own (refused or unreadable)."""
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (226, 228, 232)).save(out, format="JPEG", quality=82)
+    return out.getvalue()
+
+
 def data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 

@@ -18,9 +18,9 @@ CSS = """
 .feedback-list td.when, .feedback-list td.score { white-space: nowrap; }
 .feedback-list img.thumb { width: 72px; height: 72px; object-fit: cover; border-radius: 6px; display: block; }
 .feedback-list .file-name { overflow-wrap: anywhere; font-size: 0.85em; }
-#history-gallery .fixed-height { max-height: none; min-height: 0; }
-#history-gallery .grid-wrap { overflow-y: visible; }
-#history-gallery .caption-label {
+#history-gallery .fixed-height, #several-gallery .fixed-height { max-height: none; min-height: 0; }
+#history-gallery .grid-wrap, #several-gallery .grid-wrap { overflow-y: visible; }
+#history-gallery .caption-label, #several-gallery .caption-label {
   white-space: pre-line; overflow: visible; text-overflow: clip; max-width: none;
   left: var(--block-label-margin); opacity: 0.92; line-height: 1.3;
 }

@@ -37,6 +37,13 @@ def answer(label: str, score: float, unsure_below: float) -> tuple[str, str]:
     )
 
 
+def short_answer(label: str, score: float, unsure_below: float) -> str:
+    """The answer in a line under a thumbnail: 'tabby 61%', or 'Not sure — maybe tabby (18%)'."""
+    if score >= unsure_below:
+        return f"{readable(label)} {score:.0%}"
+    return f"Not sure — maybe {readable(label)} ({score:.0%})"
+
+
 def when(value: Any) -> str:
     """'2026-11-27T08:26:01.123+00:00' -> '2026-11-27 08:26' (what a person reads; UTC as stored)."""
     text = str(value or "")

@@ -15,7 +15,7 @@ import gradio as gr
 
 from contracts import demo
 from frontend import evaluation, handlers, scripts
-from frontend.config import UNSURE_BELOW
+from frontend.config import MAX_FILES, UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
@@ -65,6 +65,11 @@ def uploaded_file(payload: Any) -> Upload:
         return None
     path = Path(data["path"])
     return path, Path(data.get("orig_name") or path.name).name
+
+
+def uploaded_files(payload: Any) -> list[Upload]:
+    """Each file of a multiple-file input, as `uploaded_file`."""
+    return [uploaded_file(item) for item in payload] if isinstance(payload, list) else []
 
 
 def _message_line(label: str) -> gr.Markdown:
@@ -134,55 +139,76 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
             el["who"] = gr.Markdown(elem_id="signed-in-as", label="Signed in as")
             sign_out_btn = gr.Button("Sign out", size="sm", variant="secondary", scale=0, min_width=100)
         with gr.Tabs(selected=CLASSIFY_TAB) as el["tabs"]:
-            with gr.Tab("Classify", id=CLASSIFY_TAB), gr.Row():
-                with gr.Column(min_width=300):
-                    # One box: click, drop, paste or the camera; the photo is classified as it arrives
-                    # and stays there, beside its answer.
-                    el["upload"] = gr.Image(
-                        label="Your photo",
-                        sources=["upload", "clipboard", "webcam"],
-                        type="filepath",
-                        interactive=True,
-                        height=340,
-                        elem_id="upload",
-                        placeholder=PLACEHOLDER,
-                        buttons=[],
-                    )
-                    el["classify_msg"] = _message_line("Classify message")
-                    example_set = (
-                        gr.Examples(
-                            [[str(p)] for p in examples],
-                            inputs=el["upload"],
-                            label="Or try one",
-                            examples_per_page=len(examples),
+            with gr.Tab("Classify", id=CLASSIFY_TAB):
+                with gr.Row():
+                    with gr.Column(min_width=300):
+                        # One box: click, drop, paste or the camera; the photo is classified as it arrives
+                        # and stays there, beside its answer.
+                        el["upload"] = gr.Image(
+                            label="Your photo",
+                            sources=["upload", "clipboard", "webcam"],
+                            type="filepath",
+                            interactive=True,
+                            height=340,
+                            elem_id="upload",
+                            placeholder=PLACEHOLDER,
+                            buttons=[],
                         )
-                        if examples
-                        else None
-                    )
-                with gr.Column(min_width=300):
-                    el["answer"] = gr.Markdown(visible=False, label="Answer", elem_id="answer")
-                    el["result"] = gr.Label(
-                        num_top_classes=5, label="Top 5 labels", elem_id="top5", show_heading=False
-                    )
-                    el["model_info"] = gr.Markdown(label="Model")
-                    with gr.Group(visible=False) as el["feedback_box"]:
-                        el["verdict"] = gr.Radio([CORRECT, WRONG], label="Is the top label right?")
-                        el["right_label"] = gr.Dropdown(
-                            label_choices(labels),
-                            value=None,
-                            label="Right label",
-                            info=(
-                                "Search the ImageNet labels, or type your own"
-                                if labels
-                                else "Type the right label"
-                            ),
-                            allow_custom_value=True,
-                            filterable=True,
-                            visible=False,
+                        el["classify_msg"] = _message_line("Classify message")
+                        example_set = (
+                            gr.Examples(
+                                [[str(p)] for p in examples],
+                                inputs=el["upload"],
+                                label="Or try one",
+                                examples_per_page=len(examples),
+                            )
+                            if examples
+                            else None
                         )
-                        el["comment"] = gr.Textbox(label="Comment (optional)", lines=2, max_length=1500)
-                        send_btn = gr.Button("Send feedback")
-                    el["feedback_msg"] = _message_line("Feedback message")
+                    with gr.Column(min_width=300):
+                        el["answer"] = gr.Markdown(visible=False, label="Answer", elem_id="answer")
+                        el["result"] = gr.Label(
+                            num_top_classes=5, label="Top 5 labels", elem_id="top5", show_heading=False
+                        )
+                        el["model_info"] = gr.Markdown(label="Model")
+                        with gr.Group(visible=False) as el["feedback_box"]:
+                            el["verdict"] = gr.Radio([CORRECT, WRONG], label="Is the top label right?")
+                            el["right_label"] = gr.Dropdown(
+                                label_choices(labels),
+                                value=None,
+                                label="Right label",
+                                info=(
+                                    "Search the ImageNet labels, or type your own"
+                                    if labels
+                                    else "Type the right label"
+                                ),
+                                allow_custom_value=True,
+                                filterable=True,
+                                visible=False,
+                            )
+                            el["comment"] = gr.Textbox(label="Comment (optional)", lines=2, max_length=1500)
+                            send_btn = gr.Button("Send feedback")
+                        el["feedback_msg"] = _message_line("Feedback message")
+                # Several at once: Gradio sends them in one upload request (at most FRONTEND_MAX_FILES), and
+                # each is classified on its own, its answer or its refusal on its own tile.
+                with gr.Column(elem_id="several-photos"):
+                    el["several"] = gr.File(
+                        label="Several photos",
+                        file_count="multiple",
+                        file_types=["image"],
+                        height=220,
+                        elem_id="several",
+                    )
+                    el["several_msg"] = _message_line("Several photos message")
+                    el["several_gallery"] = gr.Gallery(
+                        label="Their answers",
+                        columns=5,
+                        height=None,
+                        fit_columns=False,
+                        object_fit="cover",
+                        allow_preview=False,
+                        elem_id="several-gallery",
+                    )
             with gr.Tab("History", id="history") as history_tab:
                 with gr.Row():
                     el["history_info"] = gr.Markdown(label="History", elem_id="history-info")
@@ -235,10 +261,11 @@ def build_demo(
     demo_login: bool = False,
     files: ImageFiles | None = None,
     unsure_below: float = UNSURE_BELOW,
+    max_files: int = MAX_FILES,
 ) -> gr.Blocks:
     """The page, with each event wired to its handler."""
     folder = Path(tempfile.mkdtemp(prefix="image-classifier-"))
-    ctx = PageContext(client, files or ImageFiles(folder), unsure_below)
+    ctx = PageContext(client, files or ImageFiles(folder), unsure_below, max_files)
     demo: gr.Blocks
     with gr.Blocks(title="Image classifier", analytics_enabled=False) as demo:
         el, c = layout(labels, examples, demo_login)
@@ -341,6 +368,14 @@ def build_demo(
             c.examples.load_input_event.then(
                 classify_with(handlers.classify), api_visibility="private", **classify_events
             )
+        el["several"].upload(
+            wire(lambda s, payload: handlers.classify_several(ctx, s, uploaded_files(payload))),
+            inputs=[owner, el["several"]],
+            api_name="classify_several",
+            preprocess=False,  # the original files, see uploaded_file
+            **progress_on(el["several_gallery"]),
+        )
+        el["several"].clear(plain(handlers.several_reset), api_visibility="private", **common)
         # `input`, not `change`: a person's choice, not the reset after sending (it would hide the thanks)
         el["verdict"].input(
             plain(handlers.on_verdict), inputs=el["verdict"], api_visibility="private", **common

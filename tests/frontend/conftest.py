@@ -121,6 +121,8 @@ LIVE_PAGE_ENV = {  # bounds small enough for the tests of them to be quick
     "HTTP_HEADER_TIMEOUT_SECONDS": "2",
     "HTTP_MAX_CONNECTIONS": "40",
     "FRONTEND_MAX_FILE_MB": "2",
+    "FRONTEND_MAX_UPLOAD_MB": "4",
+    "FRONTEND_MAX_FILES": "3",
     "FRONTEND_CACHE_SECONDS": "15",
 }
 

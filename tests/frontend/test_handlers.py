@@ -305,6 +305,7 @@ async def test_every_name_a_handler_returns_is_on_the_page(ctx: PageContext, tmp
         await handlers.load_feedback(ctx, session),
         await handlers.load_history(ctx, session),
         await handlers.reopen(ctx, session, None, 0),
+        await handlers.classify_several(ctx, session, [(photo(tmp_path), "cat.png")]),
     ]
     with gr.Blocks():
         elements, _ = layout(["tabby"], [], demo_login=True)
@@ -319,3 +320,45 @@ def test_only_an_admins_session_shows_the_evaluation_tab() -> None:
     }
     assert handlers.open_session(session, None)["evaluation_tab"].props == {"visible": False}
     assert handlers.signed_out_view()["evaluation_tab"].props == {"visible": False}
+
+
+async def test_several_photos_each_get_their_own_answer_or_error(ctx: PageContext, tmp_path: Path) -> None:
+    session = await signed_in(ctx)
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    uploads: list[handlers.Upload] = [
+        (photo(tmp_path, "a.png"), "a.png"),
+        (fake, "fake.jpg"),
+        (photo(tmp_path, "b.png", (10, 90, 200)), "b.png"),
+    ]
+    out = await handlers.classify_several(ctx, session, uploads)
+    captions = [caption for _, caption in out["several_gallery"]]
+    assert captions == [  # in the order sent; the fake gateway answers tabby 61%
+        "tabby 61%\na.png",
+        "File is not a valid image.\nfake.jpg",
+        "tabby 61%\nb.png",
+    ]
+    thumbs = [Image.open(path) for path, _ in out["several_gallery"]]
+    assert all(t.format == "JPEG" for t in thumbs)
+    assert thumbs[0].getpixel((5, 5)) != thumbs[2].getpixel((5, 5))  # each tile its own photo
+    assert out["several_msg"] == Message("", "info")
+    assert "result" not in out  # the single image box's answer is left as it was
+
+
+async def test_several_photos_are_capped_and_a_weak_answer_is_not_sure(
+    ctx: PageContext, state: FakeState, tmp_path: Path
+) -> None:
+    session = await signed_in(ctx)
+    state.top5 = [("tabby", 0.18), *state.top5[1:]]
+    ctx.max_files = 2
+    uploads: list[handlers.Upload] = [
+        (photo(tmp_path, f"{i}.png", (i * 40, 0, 0)), f"{i}.png") for i in range(3)
+    ]
+    out = await handlers.classify_several(ctx, session, uploads)
+    unsure = "Not sure — maybe tabby (18%)"
+    assert [c for _, c in out["several_gallery"]] == [f"{unsure}\n0.png", f"{unsure}\n1.png"]
+    assert out["several_msg"] == Message("Only the first 2 photos were sent; send the others next.", "info")
+    assert (await handlers.classify_several(ctx, None, uploads))["auth_msg"] == Message(
+        "Please sign in first."
+    )
+    assert (await handlers.classify_several(ctx, session, []))["several_gallery"] is None

@@ -115,7 +115,7 @@ def test_an_anonymous_upload_is_refused_and_nothing_is_kept(live_stack: LiveStac
 def test_an_upload_over_the_limit_is_refused_by_its_length(live_stack: LiveStack) -> None:
     """413 from the headers alone: the body is never sent."""
     client, _ = signed_in(live_stack)
-    limit = int(LIVE_PAGE_ENV["FRONTEND_MAX_FILE_MB"]) * 1024 * 1024
+    limit = int(LIVE_PAGE_ENV["FRONTEND_MAX_UPLOAD_MB"]) * 1024 * 1024
     head = (
         "POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\n"
         f"Cookie: {client.headers['Cookie']}\r\n"
@@ -125,17 +125,36 @@ def test_an_upload_over_the_limit_is_refused_by_its_length(live_stack: LiveStack
     with socket.create_connection(address(live_stack), timeout=30) as sock:
         sock.sendall(head.encode())
         answer = sock.recv(65536)
+        while b"\r\n\r\n" in answer and not answer.endswith(b"."):  # the body may come after the head
+            if not (more := sock.recv(65536)):
+                break
+            answer += more
     assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(b"The upload is larger than 4 MB.")
 
 
-def test_one_file_per_upload(live_stack: LiveStack) -> None:
+def test_one_file_over_its_own_limit_is_refused_within_the_upload_limit(live_stack: LiveStack) -> None:
     client, _ = signed_in(live_stack)
-    files = [("files", ("a.png", b"a" * 100)), ("files", ("b.png", b"b" * 100))]
+    too_big = b"x" * (int(LIVE_PAGE_ENV["FRONTEND_MAX_FILE_MB"]) * 1024 * 1024 + 1)
+    files = [("files", ("small.png", b"s" * 100)), ("files", ("big.png", too_big))]
     answer = httpx.post(
         f"{live_stack.frontend_url}gradio_api/upload", files=files, cookies=cookie_of(client), timeout=30
     )
     assert answer.status_code == 413
-    assert answer.text == "At most 1 file(s) per upload."
+    assert "maximum allowed size" in answer.text
+
+
+def test_at_most_max_files_per_upload(live_stack: LiveStack) -> None:
+    client, _ = signed_in(live_stack)
+    most = int(LIVE_PAGE_ENV["FRONTEND_MAX_FILES"])
+    files = [("files", (f"{i}.png", bytes([65 + i]) * 100)) for i in range(most + 1)]
+    url = f"{live_stack.frontend_url}gradio_api/upload"
+    accepted = httpx.post(url, files=files[:most], cookies=cookie_of(client), timeout=30)
+    assert accepted.status_code == 200, accepted.text
+    assert len(accepted.json()) == most
+    refused = httpx.post(url, files=files, cookies=cookie_of(client), timeout=30)
+    assert refused.status_code == 413
+    assert refused.text == f"At most {most} file(s) per upload."
 
 
 def test_uploads_name_no_server_folder_are_private_and_are_deleted(
