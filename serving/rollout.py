@@ -29,10 +29,10 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
+from contracts.versions import CANARY, STABLE
 from model_repository.publish import write_text
 from serving.config import read_model_server_config
 
-STABLE, CANARY = "stable", "canary"
 HEADER = "# written by `python -m serving.rollout` (make canary / promote / rollback)\n"
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import model_repository
-from serving.config import ConfigError, read_model_server_config
-from serving.rollout import STABLE
+from contracts.versions import STABLE
 
 LATEST = "model_version_policy { latest { num_versions: 1 } }"
 HEADER = "# written by `make run`; `make canary/promote/rollback` move its labels\n"
@@ -30,14 +30,27 @@ def pinned_policy(version: int) -> str:
     )
 
 
+_CONFIG = re.compile(r"^\s*config\s*\{", re.M)
+_FIELD = r'^\s*{}:\s*"([^"]*)"'
+_LABEL = re.compile(r'version_labels\s*\{\s*key:\s*"([^"]+)"\s*value:\s*(\d+)\s*\}')
+
+
 def labelled_versions(path: Path, model: str, base: Path) -> dict[str, int]:
-    """The version labels `path` gives `model` at `base` (a roll-out under way), or {} when it gives none."""
+    """The version labels `path` gives `model` at `base` (a roll-out under way), or {} when it gives none.
+
+    Read from the text as `make run` and `serving.rollout` write it (text_format's own layout), not through
+    TF Serving's proto: that module imports TensorFlow, which `make run`'s supervisor never loads. A file of
+    any other shape reads as no roll-out, and `make run` writes its own."""
     try:
-        config = read_model_server_config(path)
-    except (OSError, ConfigError):
+        text = path.read_text()
+    except OSError:
         return {}
-    found = [c for c in config.model_config_list.config if c.name == model and Path(c.base_path) == base]
-    return dict(found[0].version_labels) if len(config.model_config_list.config) == 1 and found else {}
+    name, base_path = (re.search(_FIELD.format(key), text, re.M) for key in ("name", "base_path"))
+    if len(_CONFIG.findall(text)) != 1 or not name or not base_path:
+        return {}
+    if name.group(1) != model or Path(base_path.group(1)) != base:
+        return {}
+    return {label: int(version) for label, version in _LABEL.findall(text)}
 
 
 def run_config(path: Path, model: str, base: Path, *, labelled: bool) -> dict[str, int]:

@@ -5,7 +5,10 @@ REST port (serving.rollout holds the rules; this only knows where `make run` kee
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # serving.rollout imports TensorFlow's protos: no C++ log
 
 from serving.rollout import Rollout, RolloutError
 from stack.config import StackSettings

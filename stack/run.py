@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import demo
-from serving.rollout import CANARY, STABLE
+from contracts.versions import CANARY, STABLE
 from stack.commands import Command, frontend_command, gateway_command, serving_command
 from stack.config import StackSettings
 from stack.model import ExportFailedError, choose_model

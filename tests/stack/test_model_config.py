@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from serving.config import read_model_server_config
 from serving.rollout import Rollout
-from stack.model_config import run_config
+from stack.model_config import labelled_versions, run_config
+from stack.procs import PYTHON, REPO_ROOT
 
 
 def versions(base: Path, *numbers: int) -> Path:
@@ -45,3 +47,23 @@ def test_a_roll_out_under_way_is_kept_and_another_models_config_is_not(tmp_path:
     }
     assert run_config(path, "other", versions(tmp_path / "models" / "other", 1), labelled=True) == {}
     assert read_model_server_config(path).model_config_list.config[0].name == "other"
+
+
+def test_make_runs_supervisor_loads_no_tensorflow_or_grpc() -> None:
+    """`make run` starts in seconds and prints no C++ log: its supervisor reads the config as text."""
+    code = (
+        "import sys, stack.run, stack.model_config; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'tensorflow_serving', 'grpc'}))"
+    )
+    found = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert found.stdout.strip() == "[]"
+    assert found.stderr == ""
+
+
+def test_the_text_reader_agrees_with_tf_servings_parser(tmp_path: Path) -> None:
+    path, base = tmp_path / "models.config", versions(tmp_path / "models" / "tiny", 1, 2)
+    run_config(path, "tiny", base, labelled=True)
+    Rollout(path, "tiny", servers=[], reload_targets=[], say=lambda _: None).canary(3, stable=2)
+    (parsed,) = read_model_server_config(path).model_config_list.config
+    assert labelled_versions(path, "tiny", base) == dict(parsed.version_labels) == {"stable": 2, "canary": 3}
+    assert labelled_versions(path, "tiny", tmp_path / "elsewhere") == {}
