@@ -186,12 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("show", help="the policy, the labels and what each server has loaded")
     args = parser.parse_args(argv)
     rollout = Rollout(args.config, args.model, args.server, args.reload)
+    return perform(rollout, args.command, getattr(args, "version", None), getattr(args, "stable", None))
+
+
+def perform(rollout: Rollout, command: str, version: int | None = None, stable: int | None = None) -> int:
+    """One command (canary VERSION, promote, rollback, show); 1 with the reason on stderr when refused."""
     try:
-        if args.command == "canary":
-            rollout.canary(args.version, args.stable)
-        elif args.command == "promote":
+        if command == "canary":
+            assert version is not None
+            rollout.canary(version, stable)
+        elif command == "promote":
             rollout.promote()
-        elif args.command == "rollback":
+        elif command == "rollback":
             rollout.rollback()
         else:
             rollout.show()

@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # serving.rollout imports TensorFlow's protos: no C++ log
 
-from serving.rollout import Rollout, RolloutError
+from serving.rollout import Rollout, perform
 from stack.config import StackSettings
 from stack.model import served_model
 from stack.run import read_state, serving_rest_urls
@@ -46,20 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    rollout = rollout_for(settings)
-    try:
-        if args.command == "canary":
-            rollout.canary(args.version)
-        elif args.command == "promote":
-            rollout.promote()
-        elif args.command == "rollback":
-            rollout.rollback()
-        else:
-            rollout.show()
-    except RolloutError as error:
-        print(f"rollout: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return perform(rollout_for(settings), args.command, getattr(args, "version", None))
 
 
 if __name__ == "__main__":
