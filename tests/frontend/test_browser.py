@@ -56,6 +56,8 @@ def upload_and_read_labels(page: Page, photo: Path) -> list[str]:
     clear = page.locator("#upload").get_by_role("button", name="Remove Image")
     if clear.is_visible():  # the box holds the last photo: remove it first, as a person would
         clear.click()
+        # the last answer goes with it: wait, or the next wait below may see the old answer
+        page.get_by_text("Model tiny version 1").wait_for(state="hidden", timeout=TIMEOUT_MS)
     page.locator("#upload input[type=file]").set_input_files(str(photo))
     page.get_by_text("Model tiny version 1").wait_for(timeout=TIMEOUT_MS)
     bars = page.locator("#top5 meter")
