@@ -139,6 +139,18 @@ def stop_make_run(folder: Path, env: dict[str, str], make: subprocess.Popen) -> 
     assert make.wait(timeout=60) == 0
 
 
+def abandon_make_run(make: subprocess.Popen) -> None:
+    """After a failure: SIGTERM first, which the supervisor answers by stopping its services (each runs in
+    a session of its own, so a SIGKILL of make's group alone would leave them running), then SIGKILL."""
+    if make.poll() is not None:
+        return
+    os.killpg(make.pid, signal.SIGTERM)
+    try:
+        make.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(make.pid, signal.SIGKILL)
+
+
 def make_stop(clone: Path, env: dict[str, str], make: subprocess.Popen) -> None:
     stop_make_run(clone, env, make)
     time.sleep(1)
@@ -203,8 +215,7 @@ def test_make_run_serves_the_product_and_stops_cleanly(tmp_path: Path) -> None:
         assert len(lines) <= 6, again
         make_stop(clone, env, make)
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
+        abandon_make_run(make)
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -20,7 +19,14 @@ import pytest
 
 from stack.procs import LOCAL, PYTHON, REPO_ROOT, free_port
 from tests.gateway.photos import photo
-from tests.stack.test_make_run import KEEP_VENV, http_json, multipart, start_make_run, stop_make_run
+from tests.stack.test_make_run import (
+    KEEP_VENV,
+    abandon_make_run,
+    http_json,
+    multipart,
+    start_make_run,
+    stop_make_run,
+)
 
 pytestmark = pytest.mark.slow
 USERS = 16  # at 50 %, all on one side has probability 2 / 2**16
@@ -118,5 +124,4 @@ def test_a_canary_is_rolled_out_to_half_the_users_then_promoted(
         stop_make_run(REPO_ROOT, env, run)
     finally:
         stop.set()
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
+        abandon_make_run(run)

@@ -16,7 +16,7 @@ import pytest
 from contracts import demo, ports
 from stack.procs import LOCAL, PYTHON, REPO_ROOT, free_port, model_available, port_is_free
 from tests.gateway.photos import photo
-from tests.stack.test_make_run import http_json, multipart, start_make_run, stop_make_run
+from tests.stack.test_make_run import abandon_make_run, http_json, multipart, start_make_run, stop_make_run
 
 pytestmark = pytest.mark.slow
 
@@ -88,5 +88,4 @@ def test_a_killed_replica_is_restarted_while_the_other_serves(tmp_path: Path, ti
         stop_make_run(REPO_ROOT, env, make)
         assert all(port_is_free(LOCAL, port) for port in (grpc, rest, *second))
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
+        abandon_make_run(make)
