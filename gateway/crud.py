@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
+from sqlalchemy import tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.core.security import hash_password, verify_password
-from gateway.models import Feedback, FeedbackCreate, Prediction, User, UserCreate
+from gateway.models import CacheKey, Feedback, FeedbackCreate, Prediction, User, UserCreate
 
 
 class EmailTakenError(Exception):
@@ -23,6 +24,12 @@ def normalize_email(email: str) -> str:
 async def get_user_by_subject(session: AsyncSession, subject: str) -> User | None:
     result = await session.exec(select(User).where(User.subject == subject))
     return result.first()
+
+
+async def get_users_by_subjects(session: AsyncSession, subjects: Collection[str]) -> dict[str, User]:
+    """The users these token subjects name (one query), by subject; a subject of no user is absent."""
+    result = await session.exec(select(User).where(col(User.subject).in_(subjects)))
+    return {user.subject: user for user in result.all()}
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -74,21 +81,18 @@ async def ensure_admin(session: AsyncSession, name: str, email: str, password: s
     return True
 
 
-async def find_cached_prediction(
-    session: AsyncSession, user_id: int, md5: str, model_name: str, model_version: int
-) -> Prediction | None:
-    """One of this user's own predictions of these bytes by this model version (never another user's)."""
-    result = await session.exec(
-        select(Prediction)
-        .where(
-            Prediction.user_id == user_id,
-            Prediction.md5 == md5,
-            Prediction.model_name == model_name,
-            Prediction.model_version == model_version,
-        )
-        .limit(1)
+async def find_cached_predictions(
+    session: AsyncSession, keys: Collection[CacheKey]
+) -> dict[CacheKey, Prediction]:
+    """One of each key's user's own predictions (one query for all the keys); a key none answers is absent."""
+    key_columns = tuple_(
+        col(Prediction.user_id),
+        col(Prediction.md5),
+        col(Prediction.model_name),
+        col(Prediction.model_version),
     )
-    return result.first()
+    result = await session.exec(select(Prediction).where(key_columns.in_(list(keys))))
+    return {(row.user_id, row.md5, row.model_name, row.model_version): row for row in result.all()}
 
 
 async def add_prediction(session: AsyncSession, prediction: Prediction) -> Prediction:
@@ -96,6 +100,12 @@ async def add_prediction(session: AsyncSession, prediction: Prediction) -> Predi
     session.add(prediction)
     await session.commit()
     return prediction
+
+
+async def add_predictions(session: AsyncSession, predictions: Sequence[Prediction]) -> None:
+    """Several rows in one transaction (one multi-row INSERT … RETURNING id); their ids are set on return."""
+    session.add_all(predictions)
+    await session.commit()
 
 
 class PredictionNotFoundError(Exception):

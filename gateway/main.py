@@ -30,6 +30,7 @@ from gateway.core.middleware import (
 from gateway.core.rate_limit import LimiterUnavailableError, LocalLimiter, retry_after_header
 from gateway.core.redis_limit import RedisLimiter
 from gateway.services.auth_limits import AuthLimits, TooManyAttemptsError
+from gateway.services.grouped_db import GroupedDatabase
 from gateway.services.image_check import ImageChecker, ImageLimits
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
@@ -68,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
+    state.grouped_db = GroupedDatabase(state.sessionmaker)
     state.db_initialized = False
     state.db_init_lock = asyncio.Lock()
     state.serving = ServingClient(

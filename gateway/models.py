@@ -79,6 +79,10 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+CacheKey = tuple[int, str, str, int]
+"""(user_id, md5, model_name, model_version): a user's rows with the same key share one result."""
+
+
 class Prediction(SQLModel, table=True):
     """One user's prediction. A user's rows with the same (md5, model_name, model_version) share a result,
     which is how a repeated upload is answered from the cache (per user: another user's uploads never are)."""

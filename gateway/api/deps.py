@@ -1,4 +1,7 @@
-"""Dependencies, as typed `Annotated` aliases. Everything comes from `app.state` (set up in the lifespan)."""
+"""Dependencies, as typed `Annotated` aliases. Everything comes from `app.state` (set up in the lifespan).
+
+Every dependency is `async def`, however little it does: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway import crud
 from gateway.core.config import Settings
 from gateway.core.security import InvalidTokenError, decode_access_token
 from gateway.models import User
 from gateway.services.auth_limits import AuthLimits
+from gateway.services.grouped_db import GroupedDatabase
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
@@ -23,7 +26,7 @@ from gateway.services.storage import UploadStore
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/login")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -33,32 +36,37 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_serving(request: Request) -> ServingClient:
+async def get_serving(request: Request) -> ServingClient:
     serving: ServingClient = request.app.state.serving
     return serving
 
 
-def get_store(request: Request) -> UploadStore:
+async def get_store(request: Request) -> UploadStore:
     uploads: UploadStore = request.app.state.uploads
     return uploads
 
 
-def get_results(request: Request) -> ResultCache:
+async def get_results(request: Request) -> ResultCache:
     results: ResultCache = request.app.state.results
     return results
 
 
-def get_checker(request: Request) -> ImageChecker:
+async def get_checker(request: Request) -> ImageChecker:
     image_checker: ImageChecker = request.app.state.image_checker
     return image_checker
 
 
-def get_limits(request: Request) -> AuthLimits:
+async def get_grouped_db(request: Request) -> GroupedDatabase:
+    database: GroupedDatabase = request.app.state.grouped_db
+    return database
+
+
+async def get_limits(request: Request) -> AuthLimits:
     auth_limits: AuthLimits = request.app.state.auth_limits
     return auth_limits
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address: the socket's peer, or what a trusted proxy forwarded (ForwardedClientMiddleware,
     PROXY_SECRET). No other forwarding header counts: uvicorn's proxy headers are off."""
     return request.client.host if request.client else "unknown"
@@ -71,6 +79,7 @@ ServingDep = Annotated[ServingClient, Depends(get_serving)]
 StoreDep = Annotated[UploadStore, Depends(get_store)]
 ResultCacheDep = Annotated[ResultCache, Depends(get_results)]
 CheckerDep = Annotated[ImageChecker, Depends(get_checker)]
+GroupedDatabaseDep = Annotated[GroupedDatabase, Depends(get_grouped_db)]
 LimitsDep = Annotated[AuthLimits, Depends(get_limits)]
 ClientAddressDep = Annotated[str, Depends(client_address)]
 
@@ -81,25 +90,25 @@ def unauthorized(detail: str = CREDENTIALS_ERROR) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def user_of(token: str, session: AsyncSession, settings: Settings) -> User:
+async def user_of(token: str, database: GroupedDatabase, settings: Settings) -> User:
     try:
         subject = decode_access_token(token, settings.secret_key, settings.access_token_lifetime)
     except InvalidTokenError as exc:
         raise unauthorized() from exc
-    user = await crud.get_user_by_subject(session, subject)
+    user = await database.user(subject)
     if user is None:
         raise unauthorized("The user of this token no longer exists.")
     return user
 
 
 async def get_current_user(
-    request: Request, session: SessionDep, token: TokenDep, settings: SettingsDep
+    request: Request, database: GroupedDatabaseDep, token: TokenDep, settings: SettingsDep
 ) -> User:
     """The signed-in user: found already by AuthenticatedRoute, or looked up from the bearer token."""
     user = getattr(request.state, "user", None)
     if isinstance(user, User):
         return user
-    return await user_of(token, session, settings)
+    return await user_of(token, database, settings)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -117,8 +126,8 @@ class AuthenticatedRoute(APIRoute):
             token = await oauth2_scheme(request)
             if token is None:  # not reached: the scheme raises 401 itself
                 raise unauthorized()
-            async with request.app.state.sessionmaker() as session:
-                request.state.user = await user_of(token, session, request.app.state.settings)
+            state = request.app.state
+            request.state.user = await user_of(token, state.grouped_db, state.settings)
             return await handle(request)
 
         return authenticate_first

@@ -7,7 +7,8 @@ first prediction of them was made, so a hit skips them; a miss checks the image 
 for limits read from the header) and asks the model server, sending it the upload or, for a photo larger
 than it takes or in a format it does not decode, a reduced JPEG. The stored file is always the upload. Only
 an answered request is stored: the file is written after the model answered (507 when the disk is full),
-and removed again if its row cannot be.
+and removed again if its row cannot be. The row is committed in a group with the other requests' rows
+in flight (services/grouped_db.py) before the answer is sent.
 
 With STABLE_LABEL set, each request names a version label, the user's side (gateway/services/canary.py): the
 cache is looked up for the version that label points at, and the row records the label and version that
@@ -19,13 +20,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import UploadFile
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway import crud
 from gateway.core.config import Settings
 from gateway.core.metrics import PREDICTION_CACHE, PREDICTIONS
 from gateway.models import ModelInfo, Prediction, PredictionPublic, TopK, User
 from gateway.services import canary
+from gateway.services.grouped_db import GroupedDatabase
 from gateway.services.image_check import ImageChecker
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient
@@ -43,13 +43,13 @@ log = logging.getLogger("gateway.predict")
 
 
 async def cached_result(
-    session: AsyncSession, results: ResultCache, user_id: int, md5: str, model_name: str, version: int
+    database: GroupedDatabase, results: ResultCache, user_id: int, md5: str, model_name: str, version: int
 ) -> tuple[TopK, ...] | None:
     """This user's known top-k for these bytes and model version: from memory, else from the database."""
     key = (user_id, md5, model_name, version)
     if (top_k := results.get(key)) is not None:
         return top_k
-    row = await crud.find_cached_prediction(session, user_id, md5, model_name, version)
+    row = await database.cached(key)
     if row is None:
         return None
     top_k = tuple(TopK.model_validate(item) for item in row.top_k)
@@ -60,12 +60,12 @@ async def cached_result(
 async def predict_upload(
     upload: UploadFile,
     user: User,
-    session: AsyncSession,
     serving: ServingClient,
     store: UploadStore,
     checker: ImageChecker,
     settings: Settings,
     results: ResultCache,
+    database: GroupedDatabase,
 ) -> PredictionPublic:
     assert user.id is not None
     ext = allowed_extension(upload.filename)
@@ -78,7 +78,7 @@ async def predict_upload(
     version = await serving.version_for(route.label)
     top_k: tuple[TopK, ...] | None = None
     if version is not None:
-        top_k = await cached_result(session, results, user.id, md5, serving.model_name, version)
+        top_k = await cached_result(database, results, user.id, md5, serving.model_name, version)
     cached = top_k is not None
     serving_ms: float | None = None
     if top_k is not None:
@@ -96,8 +96,7 @@ async def predict_upload(
 
     file_name, created = await store.save(user.id, data, md5, ext)
     try:
-        record = await crud.add_prediction(
-            session,
+        record = await database.record(
             Prediction(
                 user_id=user.id,
                 md5=md5,

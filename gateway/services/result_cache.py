@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from gateway.models import TopK
-
-CacheKey = tuple[int, str, str, int]  # (user_id, md5, model_name, model_version)
+from gateway.models import CacheKey, TopK
 
 
 class ResultCache:

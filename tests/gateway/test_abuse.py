@@ -393,7 +393,7 @@ async def test_a_full_database_disk_is_507_and_the_stored_file_is_removed(
             "INSERT INTO predictions", {}, sqlite3.OperationalError("database or disk is full")
         )
 
-    monkeypatch.setattr(crud, "add_prediction", full)
+    monkeypatch.setattr(crud, "add_predictions", full)
     answer = await api.predict(headers, image_bytes("PNG", seed=1203))
     assert answer.status_code == 507, answer.text
     assert "storage is full" in answer.json()["detail"]

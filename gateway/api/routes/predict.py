@@ -8,6 +8,7 @@ from gateway.api.deps import (
     AuthenticatedRoute,
     CheckerDep,
     CurrentUser,
+    GroupedDatabaseDep,
     ResultCacheDep,
     ServingDep,
     SessionDep,
@@ -30,16 +31,16 @@ MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 async def predict(
     file: Annotated[UploadFile, File()],
     user: CurrentUser,
-    session: SessionDep,
     serving: ServingDep,
     store: StoreDep,
     checker: CheckerDep,
     settings: SettingsDep,
     results: ResultCacheDep,
+    database: GroupedDatabaseDep,
 ) -> PredictionPublic:
     """Classify an uploaded PNG/JPEG/GIF/WebP/HEIC photo. The same bytes again from the same user answer
     from the cache (`cached: true`)."""
-    return await predict_upload(file, user, session, serving, store, checker, settings, results)
+    return await predict_upload(file, user, serving, store, checker, settings, results, database)
 
 
 @router.get("/predictions", response_model=PredictionPage, responses={401: {"model": ErrorDetail}})
