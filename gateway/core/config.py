@@ -107,6 +107,9 @@ class Settings(HttpBoundsSettings, BaseSettings):
     """/docs, /redoc and /openapi.json: for loopback clients only (default), everyone, or nobody."""
     metrics_token: str | None = None
     """When set, /metrics needs `Authorization: Bearer <token>`; unset, it answers loopback clients only."""
+    gateway_metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    """Set: `python -m gateway` serves /metrics (every worker's, merged) on this port of GATEWAY_HOST, from
+    its parent process, and /metrics on the API port answers 404. Unset: /metrics is on the API port."""
 
     log_level: str = "INFO"
 
@@ -129,6 +132,12 @@ class Settings(HttpBoundsSettings, BaseSettings):
             raise ValueError("CANARY_LABEL must differ from STABLE_LABEL")
         if self.canary_percent and not self.canary_label:
             raise ValueError("CANARY_PERCENT is set but CANARY_LABEL is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.gateway_metrics_port == self.gateway_port:
+            raise ValueError("GATEWAY_METRICS_PORT must differ from GATEWAY_PORT")
         return self
 
     @property

@@ -1,9 +1,12 @@
 """Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set (several uvicorn workers), /metrics merges
-every worker's values through prometheus-client's multiprocess collector."""
+every worker's values through prometheus-client's multiprocess collector. Who may read them (METRICS_TOKEN,
+else loopback) is `access`, the one rule for the API port's /metrics and for the metrics port's."""
 
 from __future__ import annotations
 
+import hmac
 import os
+from enum import Enum
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +17,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from contracts.net import is_loopback
 
 HTTP_LATENCY = Histogram(
     "gateway_http_request_duration_seconds",
@@ -55,3 +60,19 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class Access(Enum):
+    ALLOWED = "allowed"
+    UNAUTHORIZED = "unauthorized"  # 401: a token is set and this request did not present it
+    HIDDEN = "hidden"  # 404: no token is set and the client is not on loopback
+
+
+def access(token: str | None, authorization: str, client: str | None) -> Access:
+    """With METRICS_TOKEN set, `Authorization: Bearer <token>` from anyone; without it, loopback clients."""
+    if token:
+        expected = f"Bearer {token}"
+        if hmac.compare_digest(authorization.encode(), expected.encode()):
+            return Access.ALLOWED
+        return Access.UNAUTHORIZED
+    return Access.ALLOWED if client is not None and is_loopback(client) else Access.HIDDEN

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from stack.procs import REPO_ROOT
 from tests.containers.client import DOG, Load, predict, sign_up_and_in
 from tests.containers.compose import MODEL, PROJECT, Stack
 
@@ -134,6 +135,84 @@ def test_a_forged_forwarded_for_does_not_make_a_client_local(stack: Stack, token
             "/openapi.json", headers={"X-Forwarded-For": "127.0.0.1", "X-Proxy-Secret": "guess"}
         )
         assert forged.status_code != 200
+
+
+def http_from(
+    stack: Stack, container: str, url: str, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """GET `url` from inside `container` (the project's network): (status, body)."""
+    code = (
+        "import urllib.error, urllib.request\n"
+        f"request = urllib.request.Request({url!r}, headers={headers or {}!r})\n"
+        "try:\n"
+        "    answer = urllib.request.urlopen(request, timeout=10)\n"
+        "    print(answer.status); print(answer.read().decode())\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n"
+    )
+    status, _, body = stack.exec_python(container, code).partition("\n")
+    return int(status), body
+
+
+def test_the_gateway_metrics_port_answers_inside_the_network_only(stack: Stack, token: str) -> None:
+    """Issue 21: /metrics on GATEWAY_METRICS_PORT (8001), every worker's merged, never published; the API port
+    (and so the proxy) answers 404 there, with the operator's token too."""
+    gateway = stack.containers("gateway")[0]
+    info = stack.inspect(gateway)
+    assert (info["HostConfig"]["PortBindings"] or {}) == {}
+    assert (info["NetworkSettings"]["Ports"] or {}).get("8001/tcp") is None  # exposed, bound to no host port
+    operator = {"Authorization": f"Bearer {stack.values['METRICS_TOKEN']}"}
+    frontend = stack.containers("frontend")[0]  # another container of the network
+    status, body = http_from(stack, frontend, "http://gateway:8001/metrics", operator)
+    assert status == 200
+    assert "gateway_http_request_duration_seconds_count" in body
+    assert http_from(stack, frontend, "http://gateway:8001/metrics")[0] == 401
+    assert http_from(stack, frontend, "http://gateway:8000/metrics", operator)[0] == 404
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        assert client.get("/metrics", headers=operator).status_code == 404
+
+
+def test_the_proxy_reads_forwarded_addresses_from_real_ip_from_peers_only(stack: Stack, token: str) -> None:
+    """The k8s setting on a real nginx: the proxy of deploy/nginx/ started with REAL_IP_FROM = this network
+    believes the X-Forwarded-For of a peer in it (the docs, for loopback clients only, open to a forwarded
+    127.0.0.1), takes the rightmost untrusted address, and compose's own proxy (REAL_IP_FROM empty) believes
+    none, even from inside the network."""
+    gateway = stack.containers("gateway")[0]
+    (network,) = stack.inspect(gateway)["NetworkSettings"]["Networks"]
+    subnet = json.loads(stack.docker("network", "inspect", network).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    nginx = REPO_ROOT / "deploy" / "nginx"
+    name = f"{PROJECT}-real-ip"
+    stack.docker("rm", "--force", name, check=False)
+    stack.docker(
+        "run", "--detach", "--rm", "--name", name, "--network", network,
+        "--read-only", "--tmpfs", "/tmp:uid=101,gid=101", "--user", "101:101", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges:true",
+        "--env", f"PROXY_SECRET={stack.values['PROXY_SECRET']}", "--env", f"REAL_IP_FROM={subnet}",
+        "--volume", f"{nginx / 'proxy.conf.template'}:/etc/nginx/proxy.conf.template:ro",
+        "--volume", f"{nginx / 'start.sh'}:/etc/nginx/start.sh:ro",
+        "--entrypoint", "/bin/sh", stack.values["NGINX_IMAGE"], "/etc/nginx/start.sh",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if http_from(stack, gateway, f"http://{name}:8080/proxy-health")[0] == 200:
+                    break
+            except AssertionError:  # not listening yet
+                pass
+            assert time.monotonic() < deadline, stack.docker("logs", name, check=False).stderr
+            time.sleep(1)
+        docs = f"http://{name}:8080/openapi.json"
+        assert http_from(stack, gateway, docs, {"X-Forwarded-For": "127.0.0.1"})[0] == 200
+        assert http_from(stack, gateway, docs)[0] != 200  # the peer itself: a container, not loopback
+        # real_ip_recursive: the rightmost address that is not a trusted peer is the client
+        assert http_from(stack, gateway, docs, {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})[0] != 200
+        assert (
+            http_from(stack, gateway, "http://proxy:8080/openapi.json", {"X-Forwarded-For": "127.0.0.1"})[0]
+            != 200
+        )
+    finally:
+        stack.docker("rm", "--force", name, check=False)
 
 
 def test_make_scale_spreads_predictions_over_every_replica(stack: Stack, token: str) -> None:

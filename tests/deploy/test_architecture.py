@@ -42,3 +42,18 @@ def test_the_gateway_gets_every_setting_the_architecture_names(
     gateway = k8s[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]
     k8s_names = {e["name"] for e in gateway["env"]} | set(k8s[("ConfigMap", "gateway-config")]["data"])
     assert named <= k8s_names
+
+
+def test_the_metrics_port_is_the_architecture_one_and_published_nowhere(
+    architecture: str, compose: dict[str, Any], k8s: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    port = re.search(r"metrics port :(\d+) in compose and k8s", architecture).group(1)
+    gateway = compose["services"]["gateway"]
+    assert gateway["environment"]["GATEWAY_METRICS_PORT"] == port
+    assert port in gateway["expose"]
+    assert "ports" not in gateway  # inside the project's network only
+    assert k8s[("ConfigMap", "gateway-config")]["data"]["GATEWAY_METRICS_PORT"] == port
+    service = {p["name"]: p["port"] for p in k8s[("Service", "gateway")]["spec"]["ports"]}
+    assert service["metrics"] == int(port)
+    annotations = k8s[("Deployment", "gateway")]["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (port, "/metrics")

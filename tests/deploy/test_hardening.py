@@ -24,8 +24,12 @@ EXPECTED_REACHABILITY = {
     ("serving", "grpc"): {"pod:gateway"},
     ("serving", "http"): {"namespace:monitoring"},  # the metrics; the gateway speaks gRPC only
     ("postgres", "postgres"): {"pod:gateway"},
-    ("gateway", "http"): {"pod:frontend", "namespace:ingress-nginx", "namespace:monitoring"},
-    ("frontend", "http"): {"namespace:ingress-nginx"},
+    # issue 21: the Ingress reaches the proxy alone, the proxy the API and the page; the scraper the metrics
+    ("gateway", "http"): {"pod:proxy", "pod:frontend"},
+    ("gateway", "metrics"): {"namespace:monitoring"},
+    ("frontend", "http"): {"pod:proxy"},
+    ("proxy", "api"): {"namespace:ingress-nginx"},
+    ("proxy", "page"): {"namespace:ingress-nginx"},
 }
 
 
@@ -78,6 +82,7 @@ def test_writable_paths_are_volumes(k8s: Resources) -> None:
     expected = {
         ("Deployment", "gateway"): {"/tmp", "/tmp/prometheus", "/data/uploads"},
         ("Deployment", "frontend"): {"/tmp"},
+        ("Deployment", "proxy"): {"/tmp"},
         ("Deployment", "serving"): {"/tmp"},
         ("StatefulSet", "postgres"): {"/tmp", "/var/run/postgresql", "/var/lib/postgresql/data"},
         ("Job", "export"): {"/tmp", "/models"},
@@ -116,7 +121,10 @@ def test_services_bind_every_interface_explicitly(k8s: Resources) -> None:
     gateway = main_container(k8s[("Deployment", "gateway")])
     assert gateway["command"] == ["python", "-m", "gateway"]
     assert {"name": "GATEWAY_HOST", "value": "0.0.0.0"} in gateway["env"]
-    assert gateway["ports"] == [{"name": "http", "containerPort": 8000}]  # the gateway's default port
+    # the gateway's default port, and the metrics port compose uses too
+    ports = {p["name"]: p["containerPort"] for p in gateway["ports"]}
+    env = {e["name"]: e.get("value") for e in gateway["env"]} | k8s[("ConfigMap", "gateway-config")]["data"]
+    assert ports == {"http": 8000, "metrics": int(env["GATEWAY_METRICS_PORT"])}
     frontend = main_container(k8s[("Deployment", "frontend")])
     assert {"name": "GRADIO_SERVER_NAME", "value": "0.0.0.0"} in frontend["env"]
 
@@ -175,7 +183,12 @@ def test_every_network_policy_selects_pods_that_exist(k8s_docs: list[dict[str, A
 
 
 def test_model_server_pods_carry_no_service_account_token(k8s: Resources) -> None:
-    for key in (("Deployment", "serving"), ("Deployment", "gateway"), ("StatefulSet", "postgres")):
+    for key in (
+        ("Deployment", "serving"),
+        ("Deployment", "gateway"),
+        ("Deployment", "proxy"),
+        ("StatefulSet", "postgres"),
+    ):
         assert pod_spec(k8s[key])["automountServiceAccountToken"] is False, key
 
 

@@ -50,6 +50,11 @@ def test_renders_the_expected_resources(k8s: Resources) -> None:
         ("HorizontalPodAutoscaler", "gateway"),
         ("Service", "frontend"),
         ("Deployment", "frontend"),
+        ("ConfigMap", "proxy-config"),
+        ("ConfigMap", "proxy-settings"),
+        ("Service", "proxy"),
+        ("Deployment", "proxy"),
+        ("Ingress", "image-classifier"),
         ("Service", "postgres"),
         ("StatefulSet", "postgres"),
         ("NetworkPolicy", "default-deny-ingress"),
@@ -57,6 +62,7 @@ def test_renders_the_expected_resources(k8s: Resources) -> None:
         ("NetworkPolicy", "postgres"),
         ("NetworkPolicy", "gateway"),
         ("NetworkPolicy", "frontend"),
+        ("NetworkPolicy", "proxy"),
     }
     for (kind, _), resource in k8s.items():
         if kind != "Namespace":
@@ -160,10 +166,14 @@ def test_gateway_deployment_service_and_autoscaler(k8s: Resources) -> None:
     main = container(gateway, "gateway")
     assert main["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert main["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert main["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert main["ports"] == [
+        {"name": "http", "containerPort": 8000},
+        {"name": "metrics", "containerPort": 8001},
+    ]
     assert main["resources"]["requests"]
     assert main["resources"]["limits"]
-    assert k8s[("Service", "gateway")]["spec"]["ports"][0]["port"] == 8000
+    service = {p["name"]: (p["port"], p["targetPort"]) for p in k8s[("Service", "gateway")]["spec"]["ports"]}
+    assert service == {"http": (8000, "http"), "metrics": (8001, "metrics")}
     assert k8s[("HorizontalPodAutoscaler", "gateway")]["spec"]["scaleTargetRef"]["name"] == "gateway"
     url = next(e["value"] for e in main["env"] if e["name"] == "DATABASE_URL")
     assert url.startswith("postgresql+asyncpg://")

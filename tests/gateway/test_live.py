@@ -1,6 +1,7 @@
-"""The gateway as deployed: `uvicorn gateway.main:app --workers 2` on an empty database (both workers
-migrate at once), the body limit over real HTTP, multiprocess metrics, and Schemathesis over its
-OpenAPI schema, authenticated, finding no server error."""
+"""The gateway as deployed: `python -m gateway` with 2 workers on an empty database (both workers migrate
+at once), the body limit over real HTTP, every worker's metrics merged on the metrics port of its own
+(GATEWAY_METRICS_PORT, as compose and k8s run it), and Schemathesis over its OpenAPI schema,
+authenticated, finding no server error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -29,8 +31,14 @@ MAX_UPLOAD = 200_000
 
 
 @pytest.fixture(scope="module")
+def metrics_url() -> str:
+    """The live gateway's metrics port (its parent process's listener)."""
+    return f"http://{LOCAL}:{free_port()}/metrics"
+
+
+@pytest.fixture(scope="module")
 def live_gateway(
-    fresh_database_url: str, serving_a, tmp_path_factory: pytest.TempPathFactory
+    fresh_database_url: str, serving_a, tmp_path_factory: pytest.TempPathFactory, metrics_url: str
 ) -> Iterator[str]:
     """One live gateway per database for this module; the first test checks its fresh start."""
     tmp_path = tmp_path_factory.mktemp("live")
@@ -45,7 +53,11 @@ def live_gateway(
         upload_dir=tmp_path / "uploads",
         secret_key=TEST_SECRET,
         workers=2,
-        env={"MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        env={
+            "MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "GATEWAY_METRICS_PORT": metrics_url.rsplit(":", 1)[1].removesuffix("/metrics"),
+        },
     )
     service = Service(command.args, tmp_path / "uvicorn.log", command.env, name="gateway")
     url = f"http://{LOCAL}:{port}"
@@ -64,7 +76,9 @@ def _admin_headers(url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
-def test_two_workers_start_on_an_empty_database(live_gateway: str, fresh_database_url: str) -> None:
+def test_two_workers_start_on_an_empty_database(
+    live_gateway: str, fresh_database_url: str, metrics_url: str
+) -> None:
     async def rows() -> tuple[list, list]:
         engine = create_async_engine(fresh_database_url)
         try:
@@ -89,9 +103,35 @@ def test_two_workers_start_on_an_empty_database(live_gateway: str, fresh_databas
         )
         assert response.status_code == 200, response.text
         assert "x-request-id" in response.headers
-    metrics = httpx.get(f"{live_gateway}/metrics").text
+    metrics = httpx.get(metrics_url).text
     assert 'gateway_prediction_cache_total{result="hit"} 1.0' in metrics
     assert 'gateway_prediction_cache_total{result="miss"} 2.0' in metrics
+
+
+HEALTH_COUNT = 'gateway_http_request_duration_seconds_count{method="GET",route="/health",status="200"}'
+
+
+def _health_count(metrics_url: str) -> float:
+    answer = httpx.get(metrics_url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    line = next((x for x in answer.text.splitlines() if x.startswith(HEALTH_COUNT)), f"{HEALTH_COUNT} 0")
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_the_metrics_port_merges_every_worker_and_the_api_port_has_none(
+    live_gateway: str, metrics_url: str
+) -> None:
+    """The listener lives in the parent process, which answers no API request: every count it shows was
+    read from the workers' files. 40 concurrent requests counted once each, whichever worker took them."""
+    assert httpx.get(f"{live_gateway}/metrics").status_code == 404  # loopback, and still none
+    before = _health_count(metrics_url)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: httpx.get(f"{live_gateway}/health").status_code, range(40)))
+    assert statuses == [200] * 40
+    assert _health_count(metrics_url) == before + 40
+    answer = httpx.get(metrics_url)
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    assert httpx.get(metrics_url.removesuffix("/metrics") + "/health").status_code == 404  # metrics only
 
 
 def _raw_request(url: str, head: str, body_chunks: list[bytes]) -> str:

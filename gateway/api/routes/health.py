@@ -1,11 +1,9 @@
 import asyncio
-import hmac
 import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from contracts.net import is_loopback
 from gateway.api.deps import ClientAddressDep, ServingDep, SettingsDep
 from gateway.core import metrics
 from gateway.core.db import ensure_database, ping
@@ -71,17 +69,18 @@ async def ready(request: Request, serving: ServingDep) -> ReadyStatus | JSONResp
 )
 async def prometheus_metrics(request: Request, settings: SettingsDep, client: ClientAddressDep) -> Response:
     """Prometheus text format, for operators only: with METRICS_TOKEN set, to `Authorization: Bearer
-    <token>`; without it, to loopback clients only (404 for anyone else)."""
-    if settings.metrics_token:
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {settings.metrics_token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "Metrics need the operator's token.",
-                {"WWW-Authenticate": "Bearer"},
-            )
-    elif not is_loopback(client):
+    <token>`; without it, to loopback clients only (404 for anyone else). With GATEWAY_METRICS_PORT set the
+    metrics are served there instead, and this answers 404."""
+    if settings.gateway_metrics_port is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    allowed = metrics.access(settings.metrics_token, request.headers.get("authorization", ""), client)
+    if allowed is metrics.Access.UNAUTHORIZED:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Metrics need the operator's token.",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    if allowed is metrics.Access.HIDDEN:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
     content, content_type = metrics.render()
     return Response(content, media_type=content_type)
