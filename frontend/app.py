@@ -16,7 +16,7 @@ from frontend.gateway_client import GatewayClient
 from frontend.guard import PageGuard
 from frontend.headers import SecurityHeadersMiddleware
 from frontend.images import ImageFiles
-from frontend.sessions import SessionStore
+from frontend.sessions import RedisSessionStore, Sessions, SessionStore
 from frontend.style import CSS
 from frontend.ui import build_demo
 
@@ -28,7 +28,12 @@ def create_app(
     examples: list[Path],
     files: ImageFiles | None = None,
 ) -> FastAPI:
-    store = SessionStore(settings.session_max_minutes * 60, settings.max_sessions)
+    max_seconds = settings.session_max_minutes * 60
+    store: Sessions = (
+        RedisSessionStore(settings.redis_url, settings.session_redis_prefix, max_seconds)
+        if settings.redis_url
+        else SessionStore(max_seconds, settings.max_sessions)
+    )
     demo = build_demo(
         client,
         labels,

@@ -5,6 +5,8 @@ Handlers return plain `Updates` keyed by element name; `to_gradio` turns them in
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,12 +21,14 @@ from frontend.config import MAX_FILES, UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
-from frontend.sessions import COOKIE, SessionStore
+from frontend.sessions import COOKIE, UNAVAILABLE, Session, Sessions, SessionsUnavailableError
 from frontend.style import CSS
 from frontend.text import CORRECT, WHAT_IT_KNOWS, WRONG, label_choices
 from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
+
+log = logging.getLogger(__name__)
 
 DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
 EVALUATION_HINT = (
@@ -275,7 +279,7 @@ def build_demo(
     client: GatewayClient,
     labels: list[str],
     examples: list[Path],
-    store: SessionStore,
+    store: Sessions,
     *,
     demo_login: bool = False,
     files: ImageFiles | None = None,
@@ -290,9 +294,27 @@ def build_demo(
         el, c = layout(labels, examples, demo_login)
         outputs = list(el.values())  # every event may update any element (an expired session resets all)
 
-        def finish(updates: Updates, session_id: str | None) -> dict[Any, Any]:
+        async def finish(updates: Updates, session_id: str | None) -> dict[Any, Any]:
             if updates.pop(handlers.SESSION_ENDED, False):
-                store.end(session_id)
+                with contextlib.suppress(SessionsUnavailableError):  # it expires with its token
+                    await store.end(session_id)
+            return to_gradio(el, updates)
+
+        async def find(session_id: str | None) -> Session | None:
+            """The session of this cookie; raises SessionsUnavailableError (logged) while Redis is down."""
+            try:
+                return await store.get(session_id)
+            except SessionsUnavailableError as exc:
+                log.error("the session store (REDIS_URL) is unavailable: %s", exc)
+                raise
+
+        def unavailable(owner: Any) -> dict[Any, Any]:
+            """Nobody is signed in while the store is down; a page shown stays, for when it is back."""
+            if owner:
+                updates = handlers.expired_view(UNAVAILABLE)
+                updates.pop(handlers.SESSION_ENDED, None)
+            else:
+                updates = handlers.signed_out_view(UNAVAILABLE)
             return to_gradio(el, updates)
 
         def wire(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
@@ -302,7 +324,10 @@ def build_demo(
 
             async def run(request: gr.Request, owner: Any, *args: Any) -> dict[Any, Any]:
                 session_id = request.cookies.get(COOKIE)
-                session = store.get(session_id)
+                try:
+                    session = await find(session_id)
+                except SessionsUnavailableError:
+                    return unavailable(owner)
                 if session is None:
                     updates = (
                         handlers.expired_view()
@@ -311,7 +336,7 @@ def build_demo(
                     )
                 else:
                     updates = await fn(session.as_dict(), *args)
-                return finish(updates, session_id)
+                return await finish(updates, session_id)
 
             return run
 
@@ -323,7 +348,12 @@ def build_demo(
 
         async def resume(request: gr.Request, owner: Any, note: Any = None) -> dict[Any, Any]:
             """On load (a reload keeps the session) and after the page's sign-in request."""
-            session = store.get(request.cookies.get(COOKIE))
+            try:
+                session = await find(request.cookies.get(COOKIE))
+            except SessionsUnavailableError:
+                if note is None:
+                    return unavailable(owner)
+                return to_gradio(el, handlers.after_auth(None, owner, UNAVAILABLE))  # the form kept
             found = session.as_dict() if session else None
             if note is None:  # page load
                 # (an update to name at least one element: Gradio reads an empty dict as one value)
@@ -334,7 +364,8 @@ def build_demo(
             return await resume(request, owner, note or "")
 
         async def signed_out(request: gr.Request, owner: Any, note: Any) -> dict[Any, Any]:
-            store.end(request.cookies.get(COOKIE))
+            with contextlib.suppress(SessionsUnavailableError):  # (logged by the sign-out route)
+                await store.end(request.cookies.get(COOKIE))
             return to_gradio(el, handlers.sign_out())
 
         owner, last, history = el["owner"], el["last"], el["history"]
