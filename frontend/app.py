@@ -7,15 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
+from frontend import scripts
 from frontend.auth import auth_router
 from frontend.config import Settings
 from frontend.gateway_client import GatewayClient
 from frontend.guard import PageGuard
 from frontend.headers import SecurityHeadersMiddleware
 from frontend.images import ImageFiles
-from frontend.sessions import SessionStore
+from frontend.sessions import RedisSessionStore, Sessions, SessionStore
 from frontend.style import CSS
 from frontend.ui import build_demo
 
@@ -27,7 +28,12 @@ def create_app(
     examples: list[Path],
     files: ImageFiles | None = None,
 ) -> FastAPI:
-    store = SessionStore(settings.session_max_minutes * 60, settings.max_sessions)
+    max_seconds = settings.session_max_minutes * 60
+    store: Sessions = (
+        RedisSessionStore(settings.redis_url, settings.session_redis_prefix, max_seconds)
+        if settings.redis_url
+        else SessionStore(max_seconds, settings.max_sessions)
+    )
     demo = build_demo(
         client,
         labels,
@@ -43,6 +49,11 @@ def create_app(
     demo.queue(default_concurrency_limit=settings.frontend_concurrency)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(auth_router(client, store, settings))
+
+    @app.get(scripts.SCRIPT_PATH, include_in_schema=False)
+    def page_script() -> Response:
+        return Response(scripts.SCRIPT, media_type="text/javascript", headers={"cache-control": "no-cache"})
+
     gr.mount_gradio_app(
         app,
         demo,
@@ -54,6 +65,7 @@ def create_app(
         max_file_size=settings.max_file_bytes(),
         theme=gr.themes.Soft(),
         css=CSS,
+        head=f'<script src="{scripts.SCRIPT_PATH.lstrip("/")}"></script>',  # relative, as the page's routes
     )
     app.add_middleware(
         PageGuard,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import time
 from typing import Annotated
 
@@ -18,7 +19,9 @@ from pydantic import BaseModel, Field
 
 from frontend.config import Settings
 from frontend.gateway_client import GatewayClient, GatewayError
-from frontend.sessions import COOKIE, Session, SessionStore
+from frontend.sessions import COOKIE, UNAVAILABLE, Session, Sessions, SessionsUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class Credentials(BaseModel):
@@ -60,7 +63,7 @@ def same_origin(
         raise HTTPException(403, "Not from this page.")
 
 
-def auth_router(client: GatewayClient, store: SessionStore, settings: Settings) -> APIRouter:
+def auth_router(client: GatewayClient, store: Sessions, settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/auth", dependencies=[Depends(same_origin)])
 
     def set_cookie(response: Response, session_id: str, session: Session) -> None:
@@ -76,8 +79,12 @@ def auth_router(client: GatewayClient, store: SessionStore, settings: Settings) 
 
     async def open_session(request: Request, response: Response, token: str) -> AuthAnswer:
         user = await client.me(token)
-        store.end(request.cookies.get(COOKIE))
-        session_id, session = store.create(token, user.name, user.email, user.is_admin)
+        try:
+            await store.end(request.cookies.get(COOKIE))
+            session_id, session = await store.create(token, user.name, user.email, user.is_admin)
+        except SessionsUnavailableError as exc:
+            log.error("the session store (REDIS_URL) is unavailable: %s", exc)
+            return AuthAnswer(ok=False, message=UNAVAILABLE)
         set_cookie(response, session_id, session)
         return AuthAnswer(ok=True)
 
@@ -107,7 +114,10 @@ def auth_router(client: GatewayClient, store: SessionStore, settings: Settings) 
 
     @router.post("/sign-out", response_model=AuthAnswer)
     async def sign_out(request: Request, response: Response) -> AuthAnswer:
-        store.end(request.cookies.get(COOKIE))
+        try:
+            await store.end(request.cookies.get(COOKIE))
+        except SessionsUnavailableError as exc:  # the cookie goes anyway; its entry expires with the token
+            log.error("the session store (REDIS_URL) is unavailable; a session ends only here: %s", exc)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return AuthAnswer(ok=True)
 

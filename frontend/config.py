@@ -92,6 +92,16 @@ class Settings(HttpBoundsSettings, BaseSettings):
     max_sessions: int = Field(
         10_000, ge=1, description="Signed-in sessions kept at once; beyond, the oldest is ended."
     )
+    redis_url: str | None = Field(
+        None,
+        description="`redis://host:6379/0` (the gateway's setting of the same name): page sessions are "
+        "kept there, so every page process serves them and a restart keeps them. Unset: in this process. "
+        "Set but unreachable: signing in says it is unavailable, and nobody is taken for signed in.",
+    )
+    session_redis_prefix: str = Field(
+        "page:sessions:",
+        description="Key prefix of page sessions in Redis (each key: it + the SHA-256 of a cookie).",
+    )
     session_cookie_secure: bool = Field(
         False, description="Mark the session cookie Secure (set it when the page is served over HTTPS)."
     )

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frontend.sessions import COOKIE, SessionStore
+from frontend.sessions import COOKIE, Sessions, SessionsUnavailableError
 from frontend.tabs import TabOwners
 
 API = "/gradio_api"
@@ -78,7 +78,7 @@ class _PartCounter:
 
 
 class PageGuard:
-    def __init__(self, app: ASGIApp, store: SessionStore, max_upload_bytes: int, max_files: int) -> None:
+    def __init__(self, app: ASGIApp, store: Sessions, max_upload_bytes: int, max_files: int) -> None:
         self.app = app
         self.store = store
         self.tabs = TabOwners(store)
@@ -107,7 +107,7 @@ class PageGuard:
         if not _starts(path, SIGNED_IN_ONLY):
             await self.app(scope, receive, send)
             return
-        if self._session_id(scope) is None:
+        if await self._session_id(scope) is None:
             await PlainTextResponse("Sign in first.", 401)(scope, receive, send)
             return
         if path.rstrip("/") == UPLOAD and scope["method"] == "POST":
@@ -115,18 +115,21 @@ class PageGuard:
             return
         await self.app(scope, receive, send)
 
-    def _session_id(self, scope: Scope) -> str | None:
-        """The request's page session id if that session is live."""
+    async def _session_id(self, scope: Scope) -> str | None:
+        """The request's page session id if that session is live (None while the store is unreachable)."""
         session_id = HTTPConnection(scope).cookies.get(COOKIE)
-        return session_id if self.store.get(session_id) is not None else None
+        try:
+            return session_id if await self.store.get(session_id) is not None else None
+        except SessionsUnavailableError:
+            return None
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         connection = HTTPConnection(scope)
         session_hash = (
             connection.query_params.get("session_hash") or scope["path"].rstrip("/").rsplit("/")[-1]
         )
-        session_id = self._session_id(scope)
-        if not self.tabs.admit(session_hash, session_id):
+        session_id = await self._session_id(scope)
+        if not await self.tabs.admit(session_hash, session_id):
             await PlainTextResponse("This page belongs to another session.", 403)(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -153,7 +156,9 @@ class PageGuard:
         except ValueError:
             payload = {}
         session_hash = payload.get("session_hash") if isinstance(payload, dict) else None
-        if isinstance(session_hash, str) and not self.tabs.admit(session_hash, self._session_id(scope)):
+        if isinstance(session_hash, str) and not await self.tabs.admit(
+            session_hash, await self._session_id(scope)
+        ):
             await PlainTextResponse("This page belongs to another session.", 403)(scope, receive, send)
             return
         sent = False

@@ -47,4 +47,9 @@ CSS = """
 .accuracy-plot circle { fill: var(--body-text-color-subdued); }
 .accuracy-plot .stable circle { fill: var(--color-accent); }
 .accuracy-plot .canary circle { fill: #d97706; }
+/* the two tables are shown by gr.Markdown (frontend.ui.html_block): its prose borders go, these stay */
+#my-feedback .prose table, #evaluation .prose table { border: 0; }
+#my-feedback .prose th, #my-feedback .prose td, #evaluation .prose th, #evaluation .prose td {
+  border-width: 0 0 1px 0; border-style: solid; border-color: var(--border-color-primary);
+}
 """

@@ -11,26 +11,32 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from frontend.sessions import SessionStore
+from frontend.sessions import Sessions, SessionsUnavailableError
 
 
 class TabOwners:
-    def __init__(self, store: SessionStore, max_tabs: int = 100_000) -> None:
+    def __init__(self, store: Sessions, max_tabs: int = 100_000) -> None:
         self.store = store
         self.max_tabs = max_tabs
         self._owners: OrderedDict[str, str] = OrderedDict()
 
-    def _live_owner(self, session_hash: str) -> str | None:
+    async def _live_owner(self, session_hash: str) -> str | None:
         owner = self._owners.get(session_hash)
-        if owner is not None and self.store.get(owner) is None:
-            del self._owners[session_hash]
+        if owner is None:
+            return None
+        try:
+            live = await self.store.get(owner) is not None
+        except SessionsUnavailableError:
+            return owner  # unknown: the hash stays its owner's
+        if not live:
+            self._owners.pop(session_hash, None)
             return None
         return owner
 
-    def admit(self, session_hash: str, session_id: str | None) -> bool:
+    async def admit(self, session_hash: str, session_id: str | None) -> bool:
         """May this request (its live page session, or None) use the hash? A free hash is bound when signed
         in."""
-        owner = self._live_owner(session_hash)
+        owner = await self._live_owner(session_hash)
         if owner is None:
             if session_id is not None:
                 self._owners[session_hash] = session_id

@@ -5,6 +5,8 @@ Handlers return plain `Updates` keyed by element name; `to_gradio` turns them in
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,12 +21,14 @@ from frontend.config import MAX_FILES, UNSURE_BELOW
 from frontend.gateway_client import GatewayClient
 from frontend.handlers import CLASSIFY_TAB, SIGN_IN_TAB, PageContext, Upload
 from frontend.images import ImageFiles
-from frontend.sessions import COOKIE, SessionStore
+from frontend.sessions import COOKIE, UNAVAILABLE, Session, Sessions, SessionsUnavailableError
 from frontend.style import CSS
 from frontend.text import CORRECT, WHAT_IT_KNOWS, WRONG, label_choices
 from frontend.updates import Message, Update, Updates
 
 __all__ = ["CSS", "build_demo", "to_gradio"]
+
+log = logging.getLogger(__name__)
 
 DEMO_LOGIN = f"Local demo: {demo.SIGN_IN_HINT}, or create an account."
 EVALUATION_HINT = (
@@ -77,13 +81,22 @@ def _message_line(label: str) -> gr.Markdown:
     return gr.Markdown(visible=False, label=label, elem_classes=["status-error"])
 
 
+def html_block(label: str, elem_id: str) -> gr.Markdown:
+    """Where the page shows HTML it made (frontend.views, frontend.evaluation: every value in it escaped).
+
+    Not gr.HTML: Gradio 6 runs each gr.HTML value through a Handlebars template and `new Function`, as a
+    JavaScript template literal, which the page's CSP forbids (frontend.headers), and which would run a
+    `${...}` in the text as code. Markdown passes an HTML block through as it is; no LaTeX, which Gradio
+    renders with KaTeX."""
+    return gr.Markdown(label=label, elem_id=elem_id, sanitize_html=False, latex_delimiters=[])
+
+
 @dataclass
 class Controls:
     """What only triggers events (buttons, tabs, the inputs of the sign-in forms)."""
 
-    sign_in: Any
-    register: Any
-    sign_out: Any
+    auth_done: Any
+    signed_out: Any
     examples: Any
     send: Any
     history_tab: Any
@@ -97,6 +110,12 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
     """The page's elements, inside the current `gr.Blocks`; returns those the handlers update, by name."""
     el: dict[str, Any] = {}
 
+    # What the page's script (frontend.scripts) hands Python after its sign-in or sign-out request: the
+    # answer's message (never a password), and the hidden buttons whose events take it. In the DOM but not
+    # seen, outside both columns, so that they are there whichever column shows.
+    el["auth_note"] = gr.Textbox(visible="hidden", label="Sign-in answer", elem_id=scripts.NOTE)
+    auth_done = gr.Button(visible="hidden", elem_id=scripts.AUTH_DONE)
+    signed_out_done = gr.Button(visible="hidden", elem_id=scripts.SIGNED_OUT)
     el["owner"] = gr.State(None)  # the email of who was signed in here: not a credential (see `wire`)
     el["last"] = gr.State(None)  # the prediction shown, for feedback
     el["history"] = gr.State(None)  # the History page shown
@@ -120,7 +139,7 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                 el["password"] = gr.Textbox(
                     label="Password", type="password", elem_id="sign-in-password", interactive=True
                 )
-                sign_in_btn = gr.Button("Sign in", variant="primary")
+                gr.Button("Sign in", variant="primary", elem_id=scripts.SIGN_IN_BUTTON)
             with gr.Tab("Register", id="register"):
                 el["reg_name"] = gr.Textbox(label="Name", elem_id="register-name", interactive=True)
                 el["reg_email"] = gr.Textbox(
@@ -129,15 +148,20 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
                 el["reg_password"] = gr.Textbox(
                     label="Password", type="password", elem_id="register-password", interactive=True
                 )
-                register_btn = gr.Button("Create account", variant="primary")
+                gr.Button("Create account", variant="primary", elem_id=scripts.REGISTER_BUTTON)
         el["auth_msg"] = _message_line("Sign-in message")
-        # what the page's sign-in request answered, for the event that follows it (never a password)
-        el["auth_note"] = gr.Textbox(visible=False, label="Sign-in answer")
 
     with gr.Column(visible=False) as el["signed_in"]:
         with gr.Row(equal_height=True):
             el["who"] = gr.Markdown(elem_id="signed-in-as", label="Signed in as")
-            sign_out_btn = gr.Button("Sign out", size="sm", variant="secondary", scale=0, min_width=100)
+            gr.Button(
+                "Sign out",
+                size="sm",
+                variant="secondary",
+                scale=0,
+                min_width=100,
+                elem_id=scripts.SIGN_OUT_BUTTON,
+            )
         with gr.Tabs(selected=CLASSIFY_TAB) as el["tabs"]:
             with gr.Tab("Classify", id=CLASSIFY_TAB):
                 with gr.Row():
@@ -228,19 +252,18 @@ def layout(labels: list[str], examples: list[Path], demo_login: bool) -> tuple[d
             with gr.Tab("My feedback", id="feedback") as feedback_tab:
                 refresh_btn = gr.Button("Refresh", size="sm", scale=0)
                 el["feedback_list_msg"] = _message_line("My feedback message")
-                el["feedback_table"] = gr.HTML(label="My feedback", elem_id="my-feedback")
+                el["feedback_table"] = html_block("My feedback", "my-feedback")
             # operators only: shown when the signed-in user is an admin (the gateway refuses anyone else)
             with gr.Tab("Evaluation", id="evaluation", visible=False) as el["evaluation_tab"]:
                 with gr.Row():
                     gr.Markdown(EVALUATION_HINT, elem_id="evaluation-hint")
                     evaluation_refresh = gr.Button("Refresh", size="sm", scale=0)
                 el["evaluation_msg"] = _message_line("Evaluation message")
-                el["evaluation_table"] = gr.HTML(label="Evaluation", elem_id="evaluation")
+                el["evaluation_table"] = html_block("Evaluation", "evaluation")
 
     controls = Controls(
-        sign_in_btn,
-        register_btn,
-        sign_out_btn,
+        auth_done,
+        signed_out_done,
         example_set,
         send_btn,
         history_tab,
@@ -256,7 +279,7 @@ def build_demo(
     client: GatewayClient,
     labels: list[str],
     examples: list[Path],
-    store: SessionStore,
+    store: Sessions,
     *,
     demo_login: bool = False,
     files: ImageFiles | None = None,
@@ -271,9 +294,27 @@ def build_demo(
         el, c = layout(labels, examples, demo_login)
         outputs = list(el.values())  # every event may update any element (an expired session resets all)
 
-        def finish(updates: Updates, session_id: str | None) -> dict[Any, Any]:
+        async def finish(updates: Updates, session_id: str | None) -> dict[Any, Any]:
             if updates.pop(handlers.SESSION_ENDED, False):
-                store.end(session_id)
+                with contextlib.suppress(SessionsUnavailableError):  # it expires with its token
+                    await store.end(session_id)
+            return to_gradio(el, updates)
+
+        async def find(session_id: str | None) -> Session | None:
+            """The session of this cookie; raises SessionsUnavailableError (logged) while Redis is down."""
+            try:
+                return await store.get(session_id)
+            except SessionsUnavailableError as exc:
+                log.error("the session store (REDIS_URL) is unavailable: %s", exc)
+                raise
+
+        def unavailable(owner: Any) -> dict[Any, Any]:
+            """Nobody is signed in while the store is down; a page shown stays, for when it is back."""
+            if owner:
+                updates = handlers.expired_view(UNAVAILABLE)
+                updates.pop(handlers.SESSION_ENDED, None)
+            else:
+                updates = handlers.signed_out_view(UNAVAILABLE)
             return to_gradio(el, updates)
 
         def wire(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
@@ -283,7 +324,10 @@ def build_demo(
 
             async def run(request: gr.Request, owner: Any, *args: Any) -> dict[Any, Any]:
                 session_id = request.cookies.get(COOKIE)
-                session = store.get(session_id)
+                try:
+                    session = await find(session_id)
+                except SessionsUnavailableError:
+                    return unavailable(owner)
                 if session is None:
                     updates = (
                         handlers.expired_view()
@@ -292,7 +336,7 @@ def build_demo(
                     )
                 else:
                     updates = await fn(session.as_dict(), *args)
-                return finish(updates, session_id)
+                return await finish(updates, session_id)
 
             return run
 
@@ -304,7 +348,12 @@ def build_demo(
 
         async def resume(request: gr.Request, owner: Any, note: Any = None) -> dict[Any, Any]:
             """On load (a reload keeps the session) and after the page's sign-in request."""
-            session = store.get(request.cookies.get(COOKIE))
+            try:
+                session = await find(request.cookies.get(COOKIE))
+            except SessionsUnavailableError:
+                if note is None:
+                    return unavailable(owner)
+                return to_gradio(el, handlers.after_auth(None, owner, UNAVAILABLE))  # the form kept
             found = session.as_dict() if session else None
             if note is None:  # page load
                 # (an update to name at least one element: Gradio reads an empty dict as one value)
@@ -315,7 +364,8 @@ def build_demo(
             return await resume(request, owner, note or "")
 
         async def signed_out(request: gr.Request, owner: Any, note: Any) -> dict[Any, Any]:
-            store.end(request.cookies.get(COOKIE))
+            with contextlib.suppress(SessionsUnavailableError):  # (logged by the sign-out route)
+                await store.end(request.cookies.get(COOKIE))
             return to_gradio(el, handlers.sign_out())
 
         owner, last, history = el["owner"], el["last"], el["history"]
@@ -328,24 +378,11 @@ def build_demo(
             return {"outputs": outputs, "show_progress": "minimal", "show_progress_on": list(components)}
 
         demo.load(resume, inputs=owner, api_visibility="private", **common)
+        # Sign in, Create account, Sign out and Enter in the forms are the page script's (frontend.scripts):
+        # its request sets or clears the cookie, then it clicks one of these.
         auth_inputs = [el["auth_note"], owner]
-        gr.on(
-            [c.sign_in.click, el["email"].submit, el["password"].submit],
-            signed_in,
-            inputs=auth_inputs,
-            js=scripts.SIGN_IN,
-            api_name="session",
-            **progress_on(el["auth_msg"]),
-        )
-        gr.on(
-            [c.register.click, el["reg_password"].submit],
-            signed_in,
-            inputs=auth_inputs,
-            js=scripts.REGISTER,
-            api_visibility="private",
-            **progress_on(el["auth_msg"]),
-        )
-        c.sign_out.click(signed_out, inputs=auth_inputs, js=scripts.SIGN_OUT, api_name="sign_out", **common)
+        c.auth_done.click(signed_in, inputs=auth_inputs, api_name="session", **progress_on(el["auth_msg"]))
+        c.signed_out.click(signed_out, inputs=auth_inputs, api_name="sign_out", **common)
 
         def classify_with(fn: Callable[..., Awaitable[Updates]]) -> Callable[..., Awaitable[dict[Any, Any]]]:
             return wire(lambda session, payload: fn(client, session, uploaded_file(payload), unsure_below))

@@ -196,6 +196,9 @@ def test_frontend_talks_to_the_gateway(compose: dict[str, Any]) -> None:
     fields = {name.upper() for name in Settings.model_fields}
     assert set(env) <= fields
     assert env["PROXY_SECRET"] == TEST_SECRETS["PROXY_SECRET"]
+    # sessions in the same Redis as the gateway's limits (its keys have their own prefix)
+    assert env["REDIS_URL"] == compose["services"]["gateway"]["environment"]["REDIS_URL"]
+    assert frontend["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_built_services_name_existing_dockerfile_targets(

@@ -39,7 +39,7 @@ async def signed_in(ctx: PageContext, name: str = "Ann", email: str = "ann@examp
     """The session `frontend.auth` opens (the handlers get it from the request's cookie)."""
     await ctx.client.register(name, email, "pw-123")
     token = await ctx.client.login(email, "pw-123")
-    _id, session = SessionStore(3600, 10).create(token, name, email)
+    _id, session = await SessionStore(3600, 10).create(token, name, email)
     return session.as_dict()
 
 
