@@ -31,11 +31,11 @@ import httpx
 
 from contracts import demo
 from loadtest import gateway_load, wrk
-from loadtest.cpu import CpuMeter, of_group
+from loadtest.cpu import TICK, CpuMeter, of_group
 from loadtest.floor_http import PATH
 from loadtest.loadgen import run_load
 from loadtest.machine import describe, one_line
-from loadtest.server_cost import _serve
+from loadtest.server_cost import _serve, _thread_names, _thread_ticks
 from stack.commands import gateway_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 
@@ -114,17 +114,26 @@ def _measure(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+    names = _thread_names(service.pid)
+    before = _thread_ticks(service.pid, names)
     meter = CpuMeter({"gateway": of_group(service.pid)}).start()
     done = wrk.run(tool, url, PATH, bodies_dir, expect=expect, connections=CONNECTIONS, seconds=seconds)
     meter.stop()
+    after = _thread_ticks(service.pid, names)
     if spy is not None:
         spy.wait(timeout=60)
     requests = int(done.figures["ok"]) + int(done.figures["errors"])
+    threads = {
+        name: round(1000 * (after[name] - before[name]) / TICK / max(requests, 1), 3)
+        for name in sorted(after, key=lambda n: before[n] - after[n])
+        if after[name] > before[name]
+    }
     return {
         "rps": done.figures["throughput_rps"],
         "errors": done.figures["errors"],
         "gateway_ms": round(1000 * meter.spent["gateway"] / max(requests, 1), 3),
         "client_ms": round(1000 * done.cpu_seconds / max(requests, 1), 3),
+        "threads_ms": threads,
         "load": round(os.getloadavg()[0], 2),
     }
 
