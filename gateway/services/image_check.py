@@ -5,8 +5,11 @@ MAX_IMAGE_PIXELS (all frames together) and MAX_IMAGE_FRAMES, and the memory its 
 at its reduced DCT scale) against this worker's INSPECT_MEMORY_BYTES. Only then a real decode, in a worker
 thread, never on the event loop, and only once that memory fits in what the budget has free, so concurrent
 uploads wait rather than add up. An image the model server takes as it is (PNG, JPEG or GIF within its
-SERVING_MAX_IMAGE_PIXELS and SERVING_MAX_IMAGE_BYTES) is decoded once to prove it readable and sent
-unchanged; any other is sent as the reduced JPEG of transcode.py.
+SERVING_MAX_IMAGE_PIXELS and SERVING_MAX_IMAGE_BYTES) is sent unchanged, and decoded here only when its
+bytes do not end as a whole file of its format does (a cut-off upload): the model server decodes it anyway
+and answers bytes it cannot read with INVALID_ARGUMENT, the caller's 400, while a second decode here cost
+more CPU than the rest of the request. Any other image is decoded here and sent as the reduced JPEG of
+transcode.py.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class ImageHeader:
     height: int
     frames: int
     transcode: bool  # the model server is sent a reduced JPEG, not the upload
-    decode_bytes: int  # memory the decode (and transcode) takes, held in the budget while it runs
+    decode_bytes: int  # memory the decode (and transcode) here takes, held in the budget; 0: no decode here
 
 
 def _open(data: bytes) -> Image.Image:
@@ -115,6 +118,8 @@ def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
     as_is = (
         fmt in MODEL_FORMATS and pixels <= limits.serving_max_pixels and len(data) <= limits.serving_max_bytes
     )
+    if as_is and ends_whole(fmt, data):  # decoded by the model server only
+        return ImageHeader(fmt, width, height, frames, False, 0)
     if as_is:
         memory = transcode.decode_bytes(fmt, mode, draft_w, draft_h)
     else:
@@ -131,6 +136,19 @@ def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
     return ImageHeader(fmt, width, height, frames, not as_is, memory)
 
 
+JPEG_END_WITHIN = 64 * 1024  # cameras may append data (previews, maker notes) after a JPEG's end marker
+
+
+def ends_whole(fmt: str, data: bytes) -> bool:
+    """Whether the bytes end as a complete file of `fmt` does: PNG's IEND chunk, JPEG's end-of-image marker
+    (near the end), GIF's trailer. Not a proof of readability, which only a decode gives."""
+    if fmt == "PNG":
+        return data.endswith(b"IEND\xaeB`\x82")
+    if fmt == "JPEG":
+        return data.rfind(b"\xff\xd9", max(len(data) - JPEG_END_WITHIN, 0)) >= 0
+    return fmt == "GIF" and data.endswith(b";")
+
+
 def decode_first_frame(data: bytes) -> None:
     """Decode the first frame, proving the bytes are a readable image (blocking: run in a thread)."""
     try:
@@ -142,11 +160,17 @@ def decode_first_frame(data: bytes) -> None:
 
 
 def model_input(data: bytes, header: ImageHeader, serving_max_pixels: int) -> bytes:
-    """What the model server is sent (blocking: run in a thread): the upload itself, proven readable, or
-    its reduced JPEG."""
+    """What the model server is sent for an upload that needs a decode here (blocking: run in a thread): the
+    upload itself once proven readable, or its reduced JPEG."""
     if not header.transcode:
         decode_first_frame(data)
         return data
+    return reduced_for_model(data, serving_max_pixels)
+
+
+def reduced_for_model(data: bytes, serving_max_pixels: int) -> bytes:
+    """The reduced JPEG the model server is sent for an image it does not take as it is (blocking: run in
+    a thread)."""
     try:
         with _open(data) as img:
             transcode.draft_size(img)
@@ -219,6 +243,8 @@ class ImageChecker:
     async def check(self, data: bytes) -> bytes:
         """The bytes to send the model server for this upload (400 when it is no image, or too large)."""
         header = await asyncio.to_thread(read_header, data, self.limits)
+        if header.decode_bytes == 0:  # nothing to decode here
+            return data
         try:
             reserved = await self.budget.acquire(header.decode_bytes, self.wait_seconds)
         except TimeoutError as exc:

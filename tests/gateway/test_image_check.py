@@ -1,5 +1,5 @@
 """The image checks' memory budget: first come first served, bounded waits, and memory counted until a
-decode really ends, even when its caller went away."""
+decode really ends, even when its caller went away; and which uploads are decoded here at all."""
 
 from __future__ import annotations
 
@@ -56,14 +56,15 @@ async def test_a_cancelled_check_holds_its_memory_until_the_decode_ends(
 ) -> None:
     started, finish = threading.Event(), threading.Event()
 
-    def slow_decode(_data: bytes) -> None:
+    def slow_decode(_data: bytes, _max_pixels: int) -> bytes:
         started.set()
         finish.wait(10)
+        return b""
 
-    monkeypatch.setattr(image_check, "decode_first_frame", slow_decode)
+    monkeypatch.setattr(image_check, "reduced_for_model", slow_decode)  # what a WebP gets
     checker = ImageChecker(_limits(64 * MIB), wait_seconds=1, threads=1)
-    try:
-        task = asyncio.create_task(checker.check(image_bytes(size=(64, 64))))
+    try:  # a WebP is decoded here (and sent as a JPEG): the model server does not decode WebP
+        task = asyncio.create_task(checker.check(image_bytes("WEBP", size=(64, 64))))
         await asyncio.to_thread(started.wait, 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -85,8 +86,30 @@ async def test_a_full_budget_is_a_503_with_retry_after() -> None:
     try:
         await checker.budget.acquire(4 * MIB, 1)
         with pytest.raises(UploadRejectedError) as refused:
-            await checker.check(image_bytes(size=(64, 64)))
+            await checker.check(image_bytes("WEBP", size=(64, 64)))
         assert refused.value.status_code == 503
         assert refused.value.headers == {"Retry-After": "1"}
+    finally:
+        checker.close()
+
+
+async def test_an_image_the_model_server_takes_as_it_is_is_sent_without_a_decode_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[bytes] = []
+
+    def counted(data: bytes) -> None:
+        decoded.append(data)
+
+    monkeypatch.setattr(image_check, "decode_first_frame", counted)
+    checker = ImageChecker(_limits(64 * MIB), wait_seconds=1, threads=1)
+    try:
+        for kind in ("PNG", "JPEG", "GIF"):
+            data = image_bytes(kind, size=(64, 64))
+            assert await checker.check(data) is data
+        assert decoded == []
+        cut_off = image_bytes("JPEG", size=(64, 64))[:-300]  # no end marker: proven readable here first
+        assert await checker.check(cut_off) is cut_off
+        assert decoded == [cut_off]
     finally:
         checker.close()
