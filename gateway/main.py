@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
-    state.grouped_db = GroupedDatabase(state.sessionmaker)
+    state.grouped_db = GroupedDatabase(state.engine)
     state.db_initialized = False
     state.db_init_lock = asyncio.Lock()
     state.serving = ServingClient(

@@ -11,29 +11,32 @@ the meantime) is written again row by row, so only that row's request fails.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import crud
 from gateway.core.grouped import GroupRunner
 from gateway.models import CacheKey, Prediction, User
 
+TopKRows = list[dict[str, Any]]
+"""A prediction's stored top_k column: [{"label": …, "score": …}, …]."""
+
 
 class GroupedDatabase:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_group: int = 64) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, engine: AsyncEngine, max_group: int = 64) -> None:
+        self._engine = engine
         self._users: GroupRunner[str, User | None] = GroupRunner(self._find_users, max_group)
         self._rows: GroupRunner[Prediction, Prediction] = GroupRunner(self._add_rows, max_group)
-        self._cached: GroupRunner[CacheKey, Prediction | None] = GroupRunner(self._find_cached, max_group)
+        self._cached: GroupRunner[CacheKey, TopKRows | None] = GroupRunner(self._find_cached, max_group)
 
     async def user(self, subject: str) -> User | None:
         """The user a token's subject names, read now (None: no such user, e.g. deleted)."""
         return await self._users.submit(subject)
 
-    async def cached(self, key: CacheKey) -> Prediction | None:
-        """One of the key's user's own predictions of these bytes by this model version, if any."""
+    async def cached(self, key: CacheKey) -> TopKRows | None:
+        """The top-k of one of the key's user's own predictions of these bytes by this model version."""
         return await self._cached.submit(key)
 
     async def record(self, prediction: Prediction) -> Prediction:
@@ -41,19 +44,19 @@ class GroupedDatabase:
         return await self._rows.submit(prediction)
 
     async def _find_users(self, subjects: Sequence[str]) -> list[User | None]:
-        async with self._sessionmaker() as session:
-            found = await crud.get_users_by_subjects(session, set(subjects))
+        async with self._engine.connect() as conn:
+            found = await crud.get_users_by_subjects(conn, set(subjects))
         return [found.get(subject) for subject in subjects]
 
-    async def _find_cached(self, keys: Sequence[CacheKey]) -> list[Prediction | None]:
-        async with self._sessionmaker() as session:
-            found = await crud.find_cached_predictions(session, set(keys))
+    async def _find_cached(self, keys: Sequence[CacheKey]) -> list[TopKRows | None]:
+        async with self._engine.connect() as conn:
+            found = await crud.find_cached_predictions(conn, set(keys))
         return [found.get(key) for key in keys]
 
     async def _add_rows(self, rows: Sequence[Prediction]) -> list[Prediction | BaseException]:
         try:
-            async with self._sessionmaker() as session:
-                await crud.add_predictions(session, rows)
+            async with self._engine.begin() as conn:
+                await crud.add_predictions(conn, rows)
             return list(rows)
         except IntegrityError:
             if len(rows) == 1:
@@ -61,8 +64,9 @@ class GroupedDatabase:
         results: list[Prediction | BaseException] = []
         for row in rows:
             try:
-                async with self._sessionmaker() as session:
-                    results.append(await crud.add_prediction(session, row))
+                async with self._engine.begin() as conn:
+                    await crud.add_predictions(conn, [row])
+                results.append(row)
             except IntegrityError as exc:
                 results.append(exc)
         return results

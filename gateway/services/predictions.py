@@ -49,10 +49,10 @@ async def cached_result(
     key = (user_id, md5, model_name, version)
     if (top_k := results.get(key)) is not None:
         return top_k
-    row = await database.cached(key)
-    if row is None:
+    stored = await database.cached(key)
+    if stored is None:
         return None
-    top_k = tuple(TopK.model_validate(item) for item in row.top_k)
+    top_k = tuple(TopK.model_validate(item) for item in stored)
     results.put(key, top_k)
     return top_k
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import crud
 from gateway.models import Prediction
@@ -53,9 +54,9 @@ async def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_group_
     groups: list[int] = []
     add_predictions = crud.add_predictions
 
-    async def counted(session: object, rows: Sequence[Prediction]) -> None:
+    async def counted(conn: AsyncConnection, rows: Sequence[Prediction]) -> None:
         groups.append(len(rows))
-        await add_predictions(session, rows)  # type: ignore[arg-type]
+        await add_predictions(conn, rows)
 
     monkeypatch.setattr(crud, "add_predictions", counted)
     first = asyncio.create_task(database.record(_row(public["id"], 9000)))
@@ -67,7 +68,7 @@ async def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_group_
         return_exceptions=True,
     )
     await first
-    assert groups == [1, 3]
+    assert groups == [1, 3, 1, 1, 1]  # the group of three refused, then each row in its own transaction
     assert isinstance(results[1], IntegrityError)
     stored = [result for index, result in enumerate(results) if index != 1]
     assert all(isinstance(row, Prediction) and row.id is not None for row in stored)
