@@ -11,9 +11,10 @@ connections, so that as many images are in flight) after a warmup, then does
 the same to the gRPC echo floor (loadtest/floor_grpc.py). It reads the server's CPU (its process group,
 /proc) over the measured window. On a shared machine other work moves every figure: interleaving the
 trees within each round and comparing ratios within a round is what makes before/after comparable. The
-model's own CPU per image in process (`--in-process`, batch 1 and 4, the same engine) is measured once,
-so that "beyond the model" = server CPU per image − the model's. Every CPU figure is per image (per
-request divided by `--images-per-request`).
+model's own CPU per image in process (`--in-process`, batch 1 and 4, the same engine with this tree's
+thread layout: one stream per batch thread with batching on) is measured once, so that "beyond the model"
+= server CPU per image − the model's. Every CPU figure is per image (per request divided by
+`--images-per-request`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from loadtest import grpc_load, h2load, inprocess
 from loadtest.cpu import TICK, CpuMeter, of_group
 from loadtest.images import jpeg_pool, run_nonce
 from loadtest.machine import describe, one_line
-from stack.commands import serving_command
+from serving.config import read_batching_parameters
+from stack.commands import BATCHING_CONFIG, serving_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, model_available, port_is_free
 
 CONNECTIONS = 16
@@ -176,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process:
         version_dir = model_repository.resolve_version_dir(model_base)
         spec = inprocess.resolve_engine(version_dir, args.runtime, args.precision, print)
+        # the engine laid out as the server loads it (this tree's): one stream per batch thread
+        streams = read_batching_parameters(BATCHING_CONFIG).num_batch_threads if args.batching == "on" else 0
         result["in_process"] = inprocess.measure(
-            inprocess.classifier(version_dir, spec), jpeg_pool(32, nonce), (1, 4), 8.0, print
+            inprocess.classifier(version_dir, spec, streams), jpeg_pool(32, nonce), (1, 4), 8.0, print
         )
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.batching]
     with tempfile.TemporaryDirectory(prefix="server-cost-") as tmp:
