@@ -14,15 +14,17 @@ from tfs_protos.apis import predict_pb2, types_pb2
 OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
 
 
-def predict_request(model_name: str, image: bytes) -> bytes:
-    """A serialised PredictRequest of one encoded image, as any TF Serving client sends it."""
+def predict_request(model_name: str, image: bytes, *more: bytes) -> bytes:
+    """A serialised PredictRequest of one encoded image (or several: a [N] string tensor), as any TF
+    Serving client sends it."""
+    images = (image, *more)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = contract.SIGNATURE
     tensor = request.inputs[contract.INPUT]
     tensor.dtype = types_pb2.DT_STRING
-    tensor.tensor_shape.dim.add(size=1)
-    tensor.string_val.append(image)
+    tensor.tensor_shape.dim.add(size=len(images))
+    tensor.string_val.extend(images)
     serialized: bytes = request.SerializeToString()
     return serialized
 

@@ -36,11 +36,12 @@ def resolve_engine(version_dir: Path, runtime: str, precision: str | None, say: 
     return choice.spec
 
 
-def classifier(version_dir: Path, spec: EngineSpec) -> Classify:
-    """Encoded images -> answers, as the server's engine computes them (decode included)."""
+def classifier(version_dir: Path, spec: EngineSpec, streams: int = 0) -> Classify:
+    """Encoded images -> answers, as the server's engine computes them (decode included); `streams` as a
+    batching server loads it (its batch threads; serving/engines/openvino.py), 0 as an unbatched one."""
     from serving import engines
 
-    return engines.classifier(engines.load(spec, version_dir))
+    return engines.classifier(engines.load(spec, version_dir, streams=streams))
 
 
 def measure(

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             flags.precision,
             auto_candidates=flags.auto_candidates,
             timing_batch=config.batching.max_batch_size if config.batching is not None else 1,
+            streams=config.batching.num_batch_threads if config.batching is not None else 0,
         )
     except (ConfigError, OSError, RuntimeUnavailableError) as error:
         logging.getLogger("serving").error("Failed to start server: %s", error)

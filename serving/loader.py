@@ -25,8 +25,10 @@ def servable_loader(
     *,
     auto_candidates: str = AUTO_CANDIDATES,
     timing_batch: int = 1,
+    streams: int = 0,
 ) -> LoadServable:
-    """The manager's loader for `--runtime/--precision`; refuses what cannot run here before any load."""
+    """The manager's loader for `--runtime/--precision`; refuses what cannot run here before any load.
+    `streams`: the batch threads (0 unbatched), for the engine's own thread layout (engines.load)."""
     if runtime == "auto":
         try:
             candidates = auto.parse_candidates(auto_candidates)
@@ -35,7 +37,9 @@ def servable_loader(
 
         def load_auto(name: str, version: int, path: Path) -> Servable:
             choice = auto.choose(path, candidates, timing_batch)
-            return Servable(name, version, path, engines.load(choice.spec, path), choice.selection)
+            return Servable(
+                name, version, path, engines.load(choice.spec, path, streams=streams), choice.selection
+            )
 
         return load_auto
     if runtime not in ("tensorflow", "openvino"):
@@ -51,6 +55,6 @@ def servable_loader(
     spec.check()
 
     def load(name: str, version: int, path: Path) -> Servable:
-        return Servable(name, version, path, engines.load(spec, path))
+        return Servable(name, version, path, engines.load(spec, path, streams=streams))
 
     return load

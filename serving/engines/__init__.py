@@ -105,14 +105,16 @@ class Engine(Protocol):
         ...
 
 
-def load(spec: EngineSpec, version_dir: Path) -> Engine:
+def load(spec: EngineSpec, version_dir: Path, *, streams: int = 0) -> Engine:
+    """`streams`: how many batches run at once (the batch threads); 0 = unbatched. OpenVINO gives each
+    its own CPU stream (serving/engines/openvino.py); TensorFlow shares its intra-op pool."""
     if spec.runtime == "tensorflow":
         from serving.engines.tensorflow import TensorFlowEngine
 
         return TensorFlowEngine(version_dir)
     from serving.engines.openvino import OpenVINOEngine
 
-    return OpenVINOEngine(version_dir, spec.precision)
+    return OpenVINOEngine(version_dir, spec.precision, streams=streams)
 
 
 Classify = Callable[[Sequence[bytes]], tuple[np.ndarray, np.ndarray]]

@@ -3,21 +3,24 @@
 Thread model: `prepare` decodes and resizes in the calling request thread (Pillow and simplejpeg release
 the GIL), so each image is decoded once and what passes also runs; `run` takes an idle infer request from
 a pool sized by the compiled model's OPTIMAL_NUMBER_OF_INFER_REQUESTS (one per CPU stream) and blocks on it
-with the GIL released. With the default LATENCY hint there is one stream using every core, which suits a
-batching server (one batch at a time, as fast as possible); THROUGHPUT makes one stream per core so
-concurrent batches run side by side. Top-k, label lookup and casts are numpy, as the IR ends at the
-probabilities (serving/openvino_ir/convert.py).
+with the GIL released. Unbatched (`streams` 0) it compiles with the LATENCY hint: one stream using every
+core. A batching server passes `streams` = its batch threads (serving/loader.py): the THROUGHPUT hint with
+that many streams, each with its own share of the cores and its own infer request, so every batch thread
+runs its batch on its own stream. With one LATENCY stream the two batch threads took turns on one infer
+request and OpenVINO's workers spun between batches: ResNet50 bf16 on a 2-core AMX Xeon cost 12 % less
+server CPU per request with two streams (docs/benchmarks.md, "The model server's own cost"). Top-k, label
+lookup and casts are numpy, as the IR ends at the probabilities (serving/openvino_ir/convert.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
 
 import numpy as np
 import openvino as ov
@@ -44,7 +47,7 @@ class OpenVINOEngine:
         version_dir: Path | str,
         precision: Precision = "f32",
         *,
-        performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY",
+        streams: int = 0,
         num_threads: int = 0,
     ) -> None:
         started = time.perf_counter()
@@ -60,10 +63,14 @@ class OpenVINOEngine:
             self.front.height * self.front.width * 3 * np.dtype(self.front.dtype).itemsize
         )
         core = ov.Core()
+        streams = min(streams, len(os.sched_getaffinity(0)))  # a stream needs a core of its own
+        performance_hint = "THROUGHPUT" if streams > 0 else "LATENCY"
         config: dict[str, object] = {
             "INFERENCE_PRECISION_HINT": INFERENCE_TYPE[precision],
             "PERFORMANCE_HINT": performance_hint,
         }
+        if streams > 0:
+            config["NUM_STREAMS"] = streams
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = num_threads
         self._compiled = core.compile_model(core.read_model(self.artefact.xml), "CPU", config)
@@ -78,11 +85,12 @@ class OpenVINOEngine:
             self._requests.put(self._compiled.create_infer_request())
         self.load_seconds = time.perf_counter() - started
         log.info(
-            "OpenVINO %s %s: %d infer request(s), %s hint, loaded in %.2fs",
+            "OpenVINO %s %s: %d infer request(s), %s hint, %s stream(s), loaded in %.2fs",
             version_dir,
             precision,
             count,
             performance_hint,
+            self._compiled.get_property("NUM_STREAMS"),
             self.load_seconds,
         )
 

@@ -7,6 +7,7 @@ accuracy gate (serving/accuracy/gate.py), against the reference's own noise floo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -184,15 +185,31 @@ def test_undecodable_image_is_named_by_index(f32_engine: OpenVINOEngine, eval_im
     assert alone[0, 0] == predict(f32_engine, eval_images[:2])[contract.CLASS_IDS][0, 0]
 
 
+@pytest.fixture(scope="module")
+def two_stream_engine(version_dir: Path) -> OpenVINOEngine:
+    """As a batching server with two batch threads loads it (serving/loader.py)."""
+    return OpenVINOEngine(version_dir, "f32", streams=2)
+
+
+def test_a_stream_per_batch_thread(two_stream_engine: OpenVINOEngine) -> None:
+    streams = min(2, len(os.sched_getaffinity(0)))
+    compiled = two_stream_engine._compiled
+    assert str(compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+    assert int(compiled.get_property("NUM_STREAMS")) == streams
+    assert two_stream_engine._requests.qsize() == streams  # one infer request per stream
+
+
+@pytest.mark.parametrize("streams", [0, 2])
 def test_concurrent_calls_give_the_sequential_answers(
-    f32_engine: OpenVINOEngine, eval_images: list[bytes]
+    f32_engine: OpenVINOEngine, two_stream_engine: OpenVINOEngine, eval_images: list[bytes], streams: int
 ) -> None:
+    engine = two_stream_engine if streams else f32_engine
     batches = [eval_images[i : i + 3] for i in range(0, 24, 3)]
     expected = [predict(f32_engine, batch)[contract.SCORES] for batch in batches]
     results: dict[int, np.ndarray] = {}
 
     def work(index: int) -> None:
-        results[index] = predict(f32_engine, batches[index])[contract.SCORES]
+        results[index] = predict(engine, batches[index])[contract.SCORES]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
     for thread in threads:
