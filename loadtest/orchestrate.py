@@ -33,7 +33,9 @@ from loadtest.plan import FULL, QUICK, Plan
 from loadtest.report import costs, ratios
 from loadtest.testbed import Testbed, bench_model, model_note
 from loadtest.tools import ToolRun
+from serving.config import read_batching_parameters
 from serving.engines import TENSORFLOW, EngineSpec
+from stack.commands import BATCHING_CONFIG
 from stack.procs import REPO_ROOT
 
 Say = Callable[[str], None]
@@ -105,9 +107,11 @@ def _in_process(
 ) -> dict[str, Any]:
     say(f"a. the model in this process ({spec.runtime} {spec.precision}) …")
     images = jpeg_pool(max(batch_sizes) * 4, nonce)
+    # laid out as the batching server (b, c) loads it: one OpenVINO stream per batch thread
+    streams = read_batching_parameters(BATCHING_CONFIG).num_batch_threads
     found = {
         "a_in_process": inprocess.measure(
-            inprocess.classifier(version_dir, spec),
+            inprocess.classifier(version_dir, spec, streams),
             images,
             batch_sizes,
             plan.inprocess_seconds,
