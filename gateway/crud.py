@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import insert, tuple_
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,41 +29,42 @@ async def get_user_by_subject(session: AsyncSession, subject: str) -> User | Non
     return result.first()
 
 
-# ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core on a connection, as
-# the ORM's unit of work costs more CPU than the statements themselves -----------------------------------
+# ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core on a synchronous
+# connection (run in a thread for SQLite, through run_sync for PostgreSQL), as the ORM's unit of work and
+# aiosqlite's hop per call cost more CPU than the statements themselves ----------------------------------
 
 USERS = User.__table__  # type: ignore[attr-defined]
 PREDICTIONS = Prediction.__table__  # type: ignore[attr-defined]
+CACHE_KEY_COLUMNS = (
+    PREDICTIONS.c.user_id,
+    PREDICTIONS.c.md5,
+    PREDICTIONS.c.model_name,
+    PREDICTIONS.c.model_version,
+)
 
 
-async def get_users_by_subjects(conn: AsyncConnection, subjects: Collection[str]) -> dict[str, User]:
+def get_users_by_subjects(conn: Connection, subjects: Collection[str]) -> dict[str, User]:
     """The users these token subjects name (one query), by subject; a subject of no user is absent."""
-    result = await conn.execute(sa_select(USERS).where(USERS.c.subject.in_(subjects)))
+    result = conn.execute(sa_select(USERS).where(USERS.c.subject.in_(subjects)))
     return {row.subject: User(**row._mapping) for row in result}
 
 
-async def find_cached_predictions(
-    conn: AsyncConnection, keys: Collection[CacheKey]
+def find_cached_predictions(
+    conn: Connection, keys: Collection[CacheKey]
 ) -> dict[CacheKey, list[dict[str, Any]]]:
     """The top-k of one of each key's user's own predictions (one query for all the keys); a key none
     answers is absent."""
-    key_columns = (
-        PREDICTIONS.c.user_id,
-        PREDICTIONS.c.md5,
-        PREDICTIONS.c.model_name,
-        PREDICTIONS.c.model_version,
-    )
-    result = await conn.execute(
-        sa_select(*key_columns, PREDICTIONS.c.top_k).where(tuple_(*key_columns).in_(list(keys)))
+    result = conn.execute(
+        sa_select(*CACHE_KEY_COLUMNS, PREDICTIONS.c.top_k).where(tuple_(*CACHE_KEY_COLUMNS).in_(list(keys)))
     )
     return {(row.user_id, row.md5, row.model_name, row.model_version): row.top_k for row in result}
 
 
-async def add_predictions(conn: AsyncConnection, predictions: Sequence[Prediction]) -> None:
+def add_predictions(conn: Connection, predictions: Sequence[Prediction]) -> None:
     """Several rows in one statement (a multi-row INSERT … RETURNING id, ids in the rows' order, set on
-    them); the caller commits."""
+    them); the caller's transaction commits them."""
     statement = insert(PREDICTIONS).returning(PREDICTIONS.c.id, sort_by_parameter_order=True)
-    result = await conn.execute(statement, [row.model_dump(exclude={"id"}) for row in predictions])
+    result = conn.execute(statement, [row.model_dump(exclude={"id"}) for row in predictions])
     for row, prediction_id in zip(predictions, result.scalars(), strict=True):
         row.id = prediction_id
 

@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 
 from gateway.api.main import api_router
 from gateway.core.config import Settings, check_secrets, demo_secrets_only_on_loopback, get_settings
-from gateway.core.db import create_engine, create_sessionmaker, ensure_database
+from gateway.core.db import create_engine, create_sessionmaker, create_sync_sqlite_engine, ensure_database
 from gateway.core.logging import setup_logging
 from gateway.core.middleware import (
     BodySizeLimitMiddleware,
@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
-    state.grouped_db = GroupedDatabase(state.engine)
+    state.grouped_db = GroupedDatabase(state.engine, create_sync_sqlite_engine(settings))
     state.db_initialized = False
     state.db_init_lock = asyncio.Lock()
     state.serving = ServingClient(
@@ -105,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.serving.close()
         await state.auth_limits.close()
         state.image_checker.close()
+        state.grouped_db.close()
         await state.engine.dispose()
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import State
@@ -76,6 +77,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=10,
         connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
     )
+
+
+def create_sync_sqlite_engine(settings: Settings) -> Engine | None:
+    """For SQLite, a synchronous engine on the same file, with the same pragmas (the grouped statements of
+    the predict path run on it in a thread of their own); None for any other database."""
+    url = make_url(settings.database_url)
+    if sqlite_path(settings.database_url) is None:
+        return None
+    engine = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

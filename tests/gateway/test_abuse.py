@@ -388,7 +388,7 @@ async def test_a_full_database_disk_is_507_and_the_stored_file_is_removed(
 ) -> None:
     public, headers = fresh_user
 
-    async def full(*_args: object) -> None:
+    def full(*_args: object, **_kwargs: object) -> None:
         raise sa_exc.OperationalError(
             "INSERT INTO predictions", {}, sqlite3.OperationalError("database or disk is full")
         )

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import crud
 from gateway.models import Prediction
@@ -54,9 +54,9 @@ async def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_group_
     groups: list[int] = []
     add_predictions = crud.add_predictions
 
-    async def counted(conn: AsyncConnection, rows: Sequence[Prediction]) -> None:
-        groups.append(len(rows))
-        await add_predictions(conn, rows)
+    def counted(conn: Connection, predictions: Sequence[Prediction]) -> None:
+        groups.append(len(predictions))
+        add_predictions(conn, predictions)
 
     monkeypatch.setattr(crud, "add_predictions", counted)
     first = asyncio.create_task(database.record(_row(public["id"], 9000)))
