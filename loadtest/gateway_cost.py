@@ -103,6 +103,7 @@ def _measure(
                 "--subprocesses",
                 "--format",
                 "raw",
+                "--gil",
                 "--rate",
                 "250",
                 "--duration",
