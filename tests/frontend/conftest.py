@@ -27,6 +27,7 @@ from stack.commands import frontend_command, gateway_command
 from stack.procs import LOCAL, Service, free_port, http_ok
 from tests.frontend.fake_gateway import FakeState
 from tests.frontend.fake_gateway import create_app as create_fake
+from tests.gateway.redis_server import redis_prefix  # noqa: F401  (a fixture of the page-session tests)
 
 UNCHANGED = object()
 

@@ -32,24 +32,6 @@ WHO = "Signed in as"
 MESSAGE = "Sign-in message"
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this test alone; its keys are deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    prefix = f"page-test:{uuid.uuid4().hex[:12]}:"
-    try:
-        yield prefix
-    finally:
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-
-
 class Page:
     """One `python -m frontend` process on a port of its own, which `restart` keeps."""
 
@@ -125,9 +107,9 @@ def new_account(gateway: LiveGateway) -> str:
 
 
 def test_sessions_in_redis_outlive_a_process_and_end_everywhere(
-    live_gateway: LiveGateway, prefix: str, tmp_path: Path
+    live_gateway: LiveGateway, redis_prefix: str, tmp_path: Path
 ) -> None:
-    shared = {"REDIS_URL": REDIS_URL, "SESSION_REDIS_PREFIX": prefix}
+    shared = {"REDIS_URL": REDIS_URL, "SESSION_REDIS_PREFIX": redis_prefix}
     store = redis.Redis.from_url(REDIS_URL)
     with pages(tmp_path, live_gateway, a=shared, b=shared, down={"REDIS_URL": down_url()}) as page:
         a, b, down = page["a"], page["b"], page["down"]
@@ -137,8 +119,8 @@ def test_sessions_in_redis_outlive_a_process_and_end_everywhere(
         cookie = answer.cookies[COOKIE]
 
         # Redis holds the SHA-256 of the cookie, never the cookie, expiring with the session
-        key = prefix + hashlib.sha256(cookie.encode()).hexdigest()
-        assert [k.decode() for k in store.scan_iter(f"{prefix}*")] == [key]
+        key = redis_prefix + hashlib.sha256(cookie.encode()).hexdigest()
+        assert [k.decode() for k in store.scan_iter(f"{redis_prefix}*")] == [key]
         raw = store.get(key)
         assert raw is not None
         assert cookie.encode() not in raw

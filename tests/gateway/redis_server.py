@@ -1,4 +1,5 @@
-"""The machine's Redis (127.0.0.1:6379) for the limiter tests: a DB number and a key prefix of their own."""
+"""The machine's Redis (127.0.0.1:6379) for the limiter and page-session tests: a DB number and a key prefix
+of their own."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def redis_prefix() -> Iterator[str]:
         client.ping()
     except redis.RedisError as exc:
         pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    prefix = f"gateway-test:{uuid.uuid4().hex[:12]}:"
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
     try:
         yield prefix
     finally:
