@@ -24,11 +24,6 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def get_user_by_subject(session: AsyncSession, subject: str) -> User | None:
-    result = await session.exec(select(User).where(User.subject == subject))
-    return result.first()
-
-
 # ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core on a synchronous
 # connection (run in a thread for SQLite, through run_sync for PostgreSQL), as the ORM's unit of work and
 # aiosqlite's hop per call cost more CPU than the statements themselves ----------------------------------

@@ -35,7 +35,7 @@ from loadtest.cpu import TICK, CpuMeter, of_group
 from loadtest.floor_http import PATH
 from loadtest.loadgen import run_load
 from loadtest.machine import describe, one_line
-from loadtest.server_cost import _serve, _thread_names, _thread_ticks
+from loadtest.server_cost import serve, thread_names, thread_ticks
 from stack.commands import gateway_command
 from stack.procs import LOCAL, PYTHON, Service, free_port, http_ok
 
@@ -115,12 +115,12 @@ def _measure(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    names = _thread_names(service.pid)
-    before = _thread_ticks(service.pid, names)
+    names = thread_names(service.pid)
+    before = thread_ticks(service.pid, names)
     meter = CpuMeter({"gateway": of_group(service.pid)}).start()
     done = wrk.run(tool, url, PATH, bodies_dir, expect=expect, connections=CONNECTIONS, seconds=seconds)
     meter.stop()
-    after = _thread_ticks(service.pid, names)
+    after = thread_ticks(service.pid, names)
     if spy is not None:
         spy.wait(timeout=60)
     requests = int(done.figures["ok"]) + int(done.figures["errors"])
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     result["rounds"] = rounds = []
     with tempfile.TemporaryDirectory(prefix="gateway-cost-") as tmp:
         work = Path(tmp)
-        serving, target = _serve(args.tree[-1].resolve(), model_base, True, extra, work / "serving.log")
+        serving, target = serve(args.tree[-1].resolve(), model_base, True, extra, work / "serving.log")
         try:
             for number in range(args.rounds):
                 row: dict[str, Any] = {}

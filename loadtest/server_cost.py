@@ -47,7 +47,7 @@ CONNECTIONS = 16
 WARMUP_S = 3.0
 
 
-def _serve(tree: Path, model_base: Path, batching: bool, extra: list[str], log: Path) -> tuple[Service, str]:
+def serve(tree: Path, model_base: Path, batching: bool, extra: list[str], log: Path) -> tuple[Service, str]:
     grpc_port, rest_port = free_port(), free_port()
     command = serving_command(
         grpc_port,
@@ -75,7 +75,7 @@ def _floor(tree: Path, log: Path) -> tuple[Service, str]:
 _PY_SPY_THREAD = re.compile(r'Thread (\d+) \([^)]*\): "([^"]+)"')
 
 
-def _thread_names(pid: int) -> dict[str, str]:
+def thread_names(pid: int) -> dict[str, str]:
     """Native thread id -> Python thread name, from `py-spy dump` (a dev tool; {} without it)."""
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
@@ -86,7 +86,7 @@ def _thread_names(pid: int) -> dict[str, str]:
     return {tid: name.rstrip("0123456789_-") for tid, name in _PY_SPY_THREAD.findall(dump.stdout)}
 
 
-def _thread_ticks(pid: int, names: dict[str, str]) -> collections.Counter[str]:
+def thread_ticks(pid: int, names: dict[str, str]) -> collections.Counter[str]:
     """CPU ticks (user + system) of each of a process's threads, summed by thread name."""
     ticks: collections.Counter[str] = collections.Counter()
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -111,14 +111,14 @@ def _drive(
     body = h2load.write_body(work / "predict.grpc", request)
     expected = h2load.FRAME_HEADER + asyncio.run(grpc_load.answer_size(target, request))
     h2load.run(tool, target, body, expected_answer_bytes=expected, connections=connections, seconds=WARMUP_S)
-    names = _thread_names(service.pid)
-    before = _thread_ticks(service.pid, names)
+    names = thread_names(service.pid)
+    before = thread_ticks(service.pid, names)
     meter = CpuMeter({"server": of_group(service.pid)}).start()
     done = h2load.run(
         tool, target, body, expected_answer_bytes=expected, connections=connections, seconds=seconds
     )
     meter.stop()
-    after = _thread_ticks(service.pid, names)
+    after = thread_ticks(service.pid, names)
     requests = int(done.figures["ok"]) + int(done.figures["errors"])
     counted = max(requests * images, 1)
     threads = {
@@ -195,9 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             for batching in modes:
                 for index, tree in enumerate(args.tree):
                     name = f"tree{index}-batching-{'on' if batching else 'off'}"
-                    service, target = _serve(
-                        tree.resolve(), model_base, batching, extra, work / f"{name}.log"
-                    )
+                    service, target = serve(tree.resolve(), model_base, batching, extra, work / f"{name}.log")
                     try:
                         row[name] = drive(service, target)
                     finally:

@@ -82,11 +82,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def create_sync_sqlite_engine(settings: Settings) -> Engine | None:
     """For SQLite, a synchronous engine on the same file, with the same pragmas (the grouped statements of
     the predict path run on it in a thread of their own); None for any other database."""
-    url = make_url(settings.database_url)
     if sqlite_path(settings.database_url) is None:
         return None
     engine = create_sync_engine(
-        url.set(drivername="sqlite+pysqlite"),
+        make_url(settings.database_url).set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
     )
     event.listen(engine, "connect", _sqlite_pragmas)
