@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import Insert, Select, and_, bindparam, insert, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -24,9 +24,9 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-# ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core on a synchronous
-# connection (run in a thread for SQLite, through run_sync for PostgreSQL), as the ORM's unit of work and
-# aiosqlite's hop per call cost more CPU than the statements themselves ----------------------------------
+# ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core, not the ORM, whose
+# unit of work costs more CPU than the statements themselves. On PostgreSQL a group is one statement on a
+# synchronous connection (through run_sync) ----------------------------------------------------------------
 
 USERS = User.__table__  # type: ignore[attr-defined]
 PREDICTIONS = Prediction.__table__  # type: ignore[attr-defined]
@@ -35,6 +35,23 @@ CACHE_KEY_COLUMNS = (
     PREDICTIONS.c.md5,
     PREDICTIONS.c.model_name,
     PREDICTIONS.c.model_version,
+)
+
+
+# The same three for a SQLite file (services/grouped_sqlite.py), one key or row per statement: compiled
+# once and run on the driver's cursor, a statement costs microseconds there, far less than a round trip.
+USER_BY_SUBJECT: Select[Any] = sa_select(USERS).where(USERS.c.subject == bindparam("subject"))
+CACHED_TOP_K: Select[Any] = (
+    sa_select(PREDICTIONS.c.top_k)
+    .where(and_(*(column == bindparam(column.key) for column in CACHE_KEY_COLUMNS)))
+    .limit(1)
+)
+INSERT_PREDICTION: Insert = insert(PREDICTIONS).values(
+    {
+        column.key: bindparam(column.key, type_=column.type)
+        for column in PREDICTIONS.columns
+        if column.key != "id"
+    }
 )
 
 

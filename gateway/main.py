@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 
 from gateway.api.main import api_router
 from gateway.core.config import Settings, check_secrets, demo_secrets_only_on_loopback, get_settings
-from gateway.core.db import create_engine, create_sessionmaker, create_sync_sqlite_engine, ensure_database
+from gateway.core.db import create_engine, create_sessionmaker, ensure_database, sqlite_path
 from gateway.core.logging import setup_logging
 from gateway.core.middleware import (
     BodySizeLimitMiddleware,
@@ -30,7 +30,8 @@ from gateway.core.middleware import (
 from gateway.core.rate_limit import LimiterUnavailableError, LocalLimiter, retry_after_header
 from gateway.core.redis_limit import RedisLimiter
 from gateway.services.auth_limits import AuthLimits, TooManyAttemptsError
-from gateway.services.grouped_db import GroupedDatabase
+from gateway.services.grouped_db import EngineStatements, GroupedDatabase
+from gateway.services.grouped_sqlite import SqliteStatements
 from gateway.services.image_check import ImageChecker, ImageLimits
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
@@ -69,7 +70,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
-    state.grouped_db = GroupedDatabase(state.engine, create_sync_sqlite_engine(settings))
+    sqlite_file = sqlite_path(settings.database_url)
+    state.grouped_db = GroupedDatabase(
+        SqliteStatements(sqlite_file) if sqlite_file else EngineStatements(state.engine)
+    )
     state.db_initialized = False
     state.db_init_lock = asyncio.Lock()
     state.serving = ServingClient(

@@ -10,9 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import State
@@ -33,7 +32,7 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
@@ -66,7 +65,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         except OSError as exc:  # reported by /ready and as 503s, like any database that is down
             log.error("cannot create the SQLite file %s: %s", path, exc)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # a database whose address no longer answers (a stopped container) fails a connect in seconds, not after
     # asyncpg's 60 s: requests get their 503 while it is down
@@ -77,19 +76,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=10,
         connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
     )
-
-
-def create_sync_sqlite_engine(settings: Settings) -> Engine | None:
-    """For SQLite, a synchronous engine on the same file, with the same pragmas (the grouped statements of
-    the predict path run on it in a thread of their own); None for any other database."""
-    if sqlite_path(settings.database_url) is None:
-        return None
-    engine = create_sync_engine(
-        make_url(settings.database_url).set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-    )
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,7 +19,6 @@ from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
 from contracts import demo
-from gateway import crud
 from gateway.core.config import Settings
 from gateway.models import Prediction
 from gateway.services import storage
@@ -388,12 +387,12 @@ async def test_a_full_database_disk_is_507_and_the_stored_file_is_removed(
 ) -> None:
     public, headers = fresh_user
 
-    def full(*_args: object, **_kwargs: object) -> None:
+    async def full(*_args: object, **_kwargs: object) -> None:
         raise sa_exc.OperationalError(
             "INSERT INTO predictions", {}, sqlite3.OperationalError("database or disk is full")
         )
 
-    monkeypatch.setattr(crud, "add_predictions", full)
+    monkeypatch.setattr(api.app.state.grouped_db.statements, "add", full)
     answer = await api.predict(headers, image_bytes("PNG", seed=1203))
     assert answer.status_code == 507, answer.text
     assert "storage is full" in answer.json()["detail"]

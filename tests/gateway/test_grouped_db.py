@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gateway import crud
@@ -52,13 +51,13 @@ async def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_group_
     public, _ = fresh_user
     database = api.app.state.grouped_db
     groups: list[int] = []
-    add_predictions = crud.add_predictions
+    add = database.statements.add
 
-    def counted(conn: Connection, predictions: Sequence[Prediction]) -> None:
+    async def counted(predictions: Sequence[Prediction]) -> None:
         groups.append(len(predictions))
-        add_predictions(conn, predictions)
+        await add(predictions)
 
-    monkeypatch.setattr(crud, "add_predictions", counted)
+    monkeypatch.setattr(database.statements, "add", counted)
     first = asyncio.create_task(database.record(_row(public["id"], 9000)))
     await asyncio.sleep(0)  # the runner is busy with `first`: the next three form one group
     results = await asyncio.gather(

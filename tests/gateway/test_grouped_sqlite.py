@@ -1,0 +1,119 @@
+"""A SQLite file's grouped statements (gateway/services/grouped_sqlite.py) against the engine's, on the
+same real database file: the same users, the same cached answers, rows stored with the same values, and
+the driver's errors raised as SQLAlchemy's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlmodel import select
+
+from gateway.models import Prediction, User
+from gateway.services.grouped_db import EngineStatements
+from gateway.services.grouped_sqlite import SqliteStatements
+from tests.gateway.helpers import Gateway
+
+NO_SUCH_USER = 2**31 - 2
+
+
+@pytest.fixture
+def statements(api: Gateway) -> tuple[SqliteStatements, EngineStatements]:
+    sqlite = api.app.state.grouped_db.statements
+    if not isinstance(sqlite, SqliteStatements):
+        pytest.skip("the SQLite file's statements: this session's database is PostgreSQL")
+    return sqlite, EngineStatements(api.app.state.engine)
+
+
+def _row(user_id: int, n: int, **fields: object) -> Prediction:
+    values: dict[str, object] = {
+        "user_id": user_id,
+        "md5": f"{n:032x}",
+        "image_file_name": f"{n:032x}.png",
+        "original_file_name": "Ünïcode photo.png",
+        "model_name": "m",
+        "model_version": 3,
+        "model_label": "canary",
+        "label": "tabby",
+        "score": 0.625,
+        "top_k": [{"label": "tabby", "score": 0.625}, {"label": "tiger cat", "score": 0.125}],
+        "cached": False,
+        "serving_ms": 12.5,
+    }
+    return Prediction(**{**values, **fields})
+
+
+async def test_users_are_read_as_the_engine_reads_them(
+    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+) -> None:
+    sqlite, engine = statements
+    async with api.app.state.sessionmaker() as session:
+        subjects = {user.subject for user in (await session.exec(select(User))).all()}
+    assert len(subjects) >= 2  # the admin and this test's user at least
+    asked = subjects | {"no-such-subject"}
+    fast, reference = await sqlite.users(asked), await engine.users(asked)
+    assert set(fast) == subjects
+    for subject in subjects:
+        assert fast[subject].model_dump() == reference[subject].model_dump()
+        assert fast[subject].created_at.tzinfo is not None
+        assert type(fast[subject].is_admin) is bool
+
+
+async def test_rows_are_stored_and_found_as_through_the_engine(
+    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+) -> None:
+    sqlite, engine = statements
+    user_id = fresh_user[0]["id"]
+    fast_rows = [_row(user_id, 8100 + i) for i in range(3)] + [_row(user_id, 8103, serving_ms=None)]
+    reference_rows = [_row(user_id, 8200 + i) for i in range(3)] + [_row(user_id, 8203, serving_ms=None)]
+    await sqlite.add(fast_rows)
+    await engine.add(reference_rows)
+    ids = [row.id for row in fast_rows]
+    assert None not in ids
+    assert len(set(ids)) == 4
+
+    async with api.app.state.sessionmaker() as session:
+        stored = {row.id: row for row in (await session.exec(select(Prediction))).all()}
+    for fast, reference in zip(fast_rows, reference_rows, strict=True):
+        assert fast.id is not None
+        assert reference.id is not None
+        got, expected = stored[fast.id].model_dump(), stored[reference.id].model_dump()
+        for differs in ("id", "md5", "image_file_name", "created_at"):
+            got.pop(differs), expected.pop(differs)
+        assert got == expected
+        assert stored[fast.id].created_at == fast.created_at
+
+    keys = [(user_id, row.md5, "m", 3) for row in fast_rows + reference_rows] + [(user_id, "0" * 32, "m", 3)]
+    assert await sqlite.cached(keys) == await engine.cached(keys)
+    assert len(await sqlite.cached(keys)) == 8
+    assert (await sqlite.cached(keys[:1]))[keys[0]] == fast_rows[0].top_k
+
+
+async def test_a_group_with_a_refused_row_stores_none_and_raises_sqlalchemys_integrity_error(
+    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+) -> None:
+    sqlite, _ = statements
+    user_id = fresh_user[0]["id"]
+    rows = [_row(user_id, 8300), _row(NO_SUCH_USER, 8301)]  # the foreign key refuses the second
+    with pytest.raises(sa_exc.IntegrityError):
+        await sqlite.add(rows)
+    assert await sqlite.cached([(user_id, rows[0].md5, "m", 3)]) == {}  # the first was rolled back too
+    await sqlite.add(rows[:1])  # the connection is usable again
+    assert rows[0].id is not None
+
+
+async def test_the_drivers_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> None:
+    """As the engine raises them, so the gateway's handlers answer them alike (OperationalError: 503)."""
+    not_migrated = SqliteStatements(tmp_path / "empty.db")
+    not_a_database = tmp_path / "not-a-database.db"
+    not_a_database.write_bytes(b"this is not a SQLite file" * 100)
+    broken = SqliteStatements(not_a_database)
+    try:
+        with pytest.raises(sa_exc.OperationalError, match="no such table"):
+            await not_migrated.users({"someone"})
+        with pytest.raises(sa_exc.DatabaseError, match="not a database"):
+            await broken.cached([(1, "0" * 32, "m", 1)])
+    finally:
+        not_migrated.close()
+        broken.close()
