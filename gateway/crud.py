@@ -13,7 +13,15 @@ from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.core.security import hash_password, verify_password
-from gateway.models import CacheKey, Feedback, FeedbackCreate, Prediction, User, UserCreate
+from gateway.models import (
+    CacheKey,
+    Feedback,
+    FeedbackCreate,
+    Prediction,
+    PredictionValues,
+    User,
+    UserCreate,
+)
 
 
 class EmailTakenError(Exception):
@@ -72,13 +80,11 @@ def find_cached_predictions(
     return {(row.user_id, row.md5, row.model_name, row.model_version): row.top_k for row in result}
 
 
-def add_predictions(conn: Connection, predictions: Sequence[Prediction]) -> None:
-    """Several rows in one statement (a multi-row INSERT … RETURNING id, ids in the rows' order, set on
-    them); the caller's transaction commits them."""
+def add_predictions(conn: Connection, rows: Sequence[PredictionValues]) -> list[int]:
+    """Several rows in one statement (a multi-row INSERT … RETURNING id), their ids in the rows' order; the
+    caller's transaction commits them."""
     statement = insert(PREDICTIONS).returning(PREDICTIONS.c.id, sort_by_parameter_order=True)
-    result = conn.execute(statement, [row.model_dump(exclude={"id"}) for row in predictions])
-    for row, prediction_id in zip(predictions, result.scalars(), strict=True):
-        row.id = prediction_id
+    return list(conn.execute(statement, list(rows)).scalars())
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -114,6 +114,24 @@ class Prediction(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+PredictionValues = dict[str, Any]
+"""A new predictions row's column values, all but its id."""
+
+
+def prediction_values(**fields: Any) -> PredictionValues:
+    """`fields` and Prediction's defaults for the other columns: what a new row stores. The predict path
+    writes these rather than a Prediction, whose constructor (a table model's) costs ~0.1 ms of CPU."""
+    unknown = set(fields) - set(Prediction.model_fields)
+    if unknown or "id" in fields:
+        raise TypeError(f"not a new prediction's columns: {sorted(unknown | ({'id'} & set(fields)))}")
+    for name, field in Prediction.model_fields.items():
+        if name != "id" and name not in fields:
+            if field.is_required():
+                raise TypeError(f"a new prediction needs {name}")
+            fields[name] = field.get_default(call_default_factory=True)
+    return fields
+
+
 class Feedback(SQLModel, table=True):
     __tablename__ = "feedback"
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import crud
 from gateway.core.grouped import GroupRunner
-from gateway.models import CacheKey, Prediction, User
+from gateway.models import CacheKey, PredictionValues, User
 
 RUNNERS = 3  # users, cache, rows: each runs one group at a time
 TopKRows = list[dict[str, Any]]
@@ -28,13 +28,16 @@ TopKRows = list[dict[str, Any]]
 
 class GroupStatements(Protocol):
     """One group's statements, in one round trip each; `add` stores every row of the group or none of
-    them (IntegrityError when the database refuses one)."""
+    them (IntegrityError when the database refuses one) and answers their ids. With `reads_in_place`, the
+    reads take no round trip (no hop to another thread to share), so they are not grouped."""
+
+    reads_in_place: bool
 
     async def users(self, subjects: Collection[str]) -> dict[str, User]: ...
 
     async def cached(self, keys: Collection[CacheKey]) -> dict[CacheKey, TopKRows]: ...
 
-    async def add(self, rows: Sequence[Prediction]) -> None: ...
+    async def add(self, rows: Sequence[PredictionValues]) -> list[int]: ...
 
     def close(self) -> None: ...
 
@@ -42,6 +45,8 @@ class GroupStatements(Protocol):
 class EngineStatements:
     """Through the async engine, each group's statements in one transaction through one `run_sync`
     (PostgreSQL; an SQLite database without a file)."""
+
+    reads_in_place = False
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -54,9 +59,9 @@ class EngineStatements:
         async with self._engine.begin() as conn:
             return await conn.run_sync(crud.find_cached_predictions, keys)
 
-    async def add(self, rows: Sequence[Prediction]) -> None:
+    async def add(self, rows: Sequence[PredictionValues]) -> list[int]:
         async with self._engine.begin() as conn:
-            await conn.run_sync(crud.add_predictions, rows)
+            return await conn.run_sync(crud.add_predictions, rows)
 
     def close(self) -> None:
         pass  # the engine is the application's
@@ -66,7 +71,7 @@ class GroupedDatabase:
     def __init__(self, statements: GroupStatements, max_group: int = 64) -> None:
         self.statements = statements
         self._users: GroupRunner[str, User | None] = GroupRunner(self._find_users, max_group)
-        self._rows: GroupRunner[Prediction, Prediction] = GroupRunner(self._add_rows, max_group)
+        self._rows: GroupRunner[PredictionValues, int] = GroupRunner(self._add_rows, max_group)
         self._cached: GroupRunner[CacheKey, TopKRows | None] = GroupRunner(self._find_cached, max_group)
 
     def close(self) -> None:
@@ -74,15 +79,19 @@ class GroupedDatabase:
 
     async def user(self, subject: str) -> User | None:
         """The user a token's subject names, read now (None: no such user, e.g. deleted)."""
+        if self.statements.reads_in_place:
+            return (await self.statements.users({subject})).get(subject)
         return await self._users.submit(subject)
 
     async def cached(self, key: CacheKey) -> TopKRows | None:
         """The top-k of one of the key's user's own predictions of these bytes by this model version."""
+        if self.statements.reads_in_place:
+            return (await self.statements.cached({key})).get(key)
         return await self._cached.submit(key)
 
-    async def record(self, prediction: Prediction) -> Prediction:
-        """`prediction` committed, with its id."""
-        return await self._rows.submit(prediction)
+    async def record(self, row: PredictionValues) -> int:
+        """The row committed; its id."""
+        return await self._rows.submit(row)
 
     async def _find_users(self, subjects: Sequence[str]) -> list[User | None]:
         found = await self.statements.users(set(subjects))
@@ -92,18 +101,16 @@ class GroupedDatabase:
         found = await self.statements.cached(set(keys))
         return [found.get(key) for key in keys]
 
-    async def _add_rows(self, rows: Sequence[Prediction]) -> list[Prediction | BaseException]:
+    async def _add_rows(self, rows: Sequence[PredictionValues]) -> Sequence[int | BaseException]:
         try:
-            await self.statements.add(rows)
-            return list(rows)
+            return await self.statements.add(rows)
         except IntegrityError:
             if len(rows) == 1:
                 raise
-        results: list[Prediction | BaseException] = []
+        results: list[int | BaseException] = []
         for row in rows:
             try:
-                await self.statements.add([row])
-                results.append(row)
+                results.extend(await self.statements.add([row]))
             except IntegrityError as exc:
                 results.append(exc)
         return results

@@ -23,7 +23,7 @@ from fastapi import UploadFile
 
 from gateway.core.config import Settings
 from gateway.core.metrics import PREDICTION_CACHE, PREDICTIONS
-from gateway.models import ModelInfo, Prediction, PredictionPublic, TopK, User
+from gateway.models import ModelInfo, PredictionPublic, TopK, User, prediction_values
 from gateway.services import canary
 from gateway.services.grouped_db import GroupedDatabase
 from gateway.services.image_check import ImageChecker
@@ -96,8 +96,8 @@ async def predict_upload(
 
     file_name, created = await store.save(user.id, data, md5, ext)
     try:
-        record = await database.record(
-            Prediction(
+        prediction_id = await database.record(
+            prediction_values(
                 user_id=user.id,
                 md5=md5,
                 image_file_name=file_name,
@@ -119,7 +119,6 @@ async def predict_upload(
     if not cached:  # only once the row is committed, so memory never knows more than the database
         results.put((user.id, md5, model.name, model.version), top_k)
     PREDICTIONS.labels(str(model.version), model.label or "").inc()
-    assert record.id is not None
     return PredictionPublic(
         prediction=top_k[0].label,
         score=top_k[0].score,
@@ -127,5 +126,5 @@ async def predict_upload(
         top_k=list(top_k),
         model=model,
         cached=cached,
-        prediction_id=record.id,
+        prediction_id=prediction_id,
     )

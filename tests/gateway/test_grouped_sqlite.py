@@ -4,13 +4,17 @@ the driver's errors raised as SQLAlchemy's."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, insert
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
-from gateway.models import Prediction, User
+from gateway import crud
+from gateway.models import Prediction, PredictionValues, User, prediction_values
 from gateway.services.grouped_db import EngineStatements
 from gateway.services.grouped_sqlite import SqliteStatements
 from tests.gateway.helpers import Gateway
@@ -26,7 +30,7 @@ def statements(api: Gateway) -> tuple[SqliteStatements, EngineStatements]:
     return sqlite, EngineStatements(api.app.state.engine)
 
 
-def _row(user_id: int, n: int, **fields: object) -> Prediction:
+def _row(user_id: int, n: int, **fields: object) -> PredictionValues:
     values: dict[str, object] = {
         "user_id": user_id,
         "md5": f"{n:032x}",
@@ -41,7 +45,7 @@ def _row(user_id: int, n: int, **fields: object) -> Prediction:
         "cached": False,
         "serving_ms": 12.5,
     }
-    return Prediction(**{**values, **fields})
+    return prediction_values(**{**values, **fields})
 
 
 async def test_users_are_read_as_the_engine_reads_them(
@@ -67,27 +71,26 @@ async def test_rows_are_stored_and_found_as_through_the_engine(
     user_id = fresh_user[0]["id"]
     fast_rows = [_row(user_id, 8100 + i) for i in range(3)] + [_row(user_id, 8103, serving_ms=None)]
     reference_rows = [_row(user_id, 8200 + i) for i in range(3)] + [_row(user_id, 8203, serving_ms=None)]
-    await sqlite.add(fast_rows)
-    await engine.add(reference_rows)
-    ids = [row.id for row in fast_rows]
-    assert None not in ids
+    ids = await sqlite.add(fast_rows)
+    reference_ids = await engine.add(reference_rows)
     assert len(set(ids)) == 4
 
     async with api.app.state.sessionmaker() as session:
         stored = {row.id: row for row in (await session.exec(select(Prediction))).all()}
-    for fast, reference in zip(fast_rows, reference_rows, strict=True):
-        assert fast.id is not None
-        assert reference.id is not None
-        got, expected = stored[fast.id].model_dump(), stored[reference.id].model_dump()
+    for row, row_id, reference_id in zip(fast_rows, ids, reference_ids, strict=True):
+        got, expected = stored[row_id].model_dump(), stored[reference_id].model_dump()
         for differs in ("id", "md5", "image_file_name", "created_at"):
             got.pop(differs), expected.pop(differs)
         assert got == expected
-        assert stored[fast.id].created_at == fast.created_at
+        assert stored[row_id].created_at == row["created_at"]
+        assert stored[row_id].md5 == row["md5"]
 
-    keys = [(user_id, row.md5, "m", 3) for row in fast_rows + reference_rows] + [(user_id, "0" * 32, "m", 3)]
+    keys = [(user_id, row["md5"], "m", 3) for row in fast_rows + reference_rows] + [
+        (user_id, "0" * 32, "m", 3)
+    ]
     assert await sqlite.cached(keys) == await engine.cached(keys)
     assert len(await sqlite.cached(keys)) == 8
-    assert (await sqlite.cached(keys[:1]))[keys[0]] == fast_rows[0].top_k
+    assert (await sqlite.cached(keys[:1]))[keys[0]] == fast_rows[0]["top_k"]
 
 
 async def test_a_group_with_a_refused_row_stores_none_and_raises_sqlalchemys_integrity_error(
@@ -98,9 +101,9 @@ async def test_a_group_with_a_refused_row_stores_none_and_raises_sqlalchemys_int
     rows = [_row(user_id, 8300), _row(NO_SUCH_USER, 8301)]  # the foreign key refuses the second
     with pytest.raises(sa_exc.IntegrityError):
         await sqlite.add(rows)
-    assert await sqlite.cached([(user_id, rows[0].md5, "m", 3)]) == {}  # the first was rolled back too
-    await sqlite.add(rows[:1])  # the connection is usable again
-    assert rows[0].id is not None
+    assert await sqlite.cached([(user_id, rows[0]["md5"], "m", 3)]) == {}  # the first was rolled back too
+    assert len(await sqlite.add(rows[:1])) == 1  # the connection is usable again
+    assert await sqlite.cached([(user_id, rows[0]["md5"], "m", 3)]) != {}
 
 
 async def test_the_drivers_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> None:
@@ -117,3 +120,52 @@ async def test_the_drivers_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> N
     finally:
         not_migrated.close()
         broken.close()
+
+
+async def test_a_read_that_finds_the_database_locked_waits_for_it_in_a_thread(tmp_path: Path) -> None:
+    """Rule 1: the in-place read never waits on the event loop; a thread's read waits out the lock. (A
+    database still in rollback-journal mode, so that another connection's transaction locks readers out.)"""
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}")
+    crud.USERS.create(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(crud.USERS).values(subject="s", name="n", email="e@example.com", hashed_password="h")
+        )
+    engine.dispose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    statements = SqliteStatements(path)
+    try:
+        read = asyncio.create_task(statements.users({"s"}))
+        await asyncio.sleep(0.3)  # the loop is free meanwhile
+        assert not read.done()
+        holder.execute("ROLLBACK")
+        found = await asyncio.wait_for(read, 10)
+    finally:
+        holder.close()
+        statements.close()
+    assert found["s"].email == "e@example.com"
+
+
+def test_a_new_predictions_values_take_the_models_defaults_and_refuse_other_columns() -> None:
+    given = {
+        "user_id": 1,
+        "md5": "0" * 32,
+        "image_file_name": f"{'0' * 32}.png",
+        "model_name": "m",
+        "model_version": 1,
+        "label": "tabby",
+        "score": 0.5,
+        "top_k": [{"label": "tabby", "score": 0.5}],
+    }
+    values = prediction_values(**given)
+    assert (values["cached"], values["serving_ms"], values["model_label"]) == (False, None, None)
+    assert values["created_at"].tzinfo is not None
+    assert "id" not in values
+    with pytest.raises(TypeError, match="columns"):
+        prediction_values(**given, no_such_column=1)
+    with pytest.raises(TypeError, match="columns"):
+        prediction_values(**given, id=5)
+    with pytest.raises(TypeError, match="md5"):
+        prediction_values(**{key: value for key, value in given.items() if key != "md5"})
