@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Insert, Select, and_, bindparam, insert, tuple_
@@ -63,10 +63,16 @@ INSERT_PREDICTION: Insert = insert(PREDICTIONS).values(
 )
 
 
+def user_from_row(row: Mapping[str, Any]) -> User:
+    """A user as the predict path's lookups read it: a detached value, never added to a session, so built
+    without the table model's constructor (~0.05 ms of CPU, the lookup's largest part)."""
+    return User.model_construct(**row)
+
+
 def get_users_by_subjects(conn: Connection, subjects: Collection[str]) -> dict[str, User]:
     """The users these token subjects name (one query), by subject; a subject of no user is absent."""
     result = conn.execute(sa_select(USERS).where(USERS.c.subject.in_(subjects)))
-    return {row.subject: User(**row._mapping) for row in result}
+    return {row.subject: user_from_row(row._asdict()) for row in result}
 
 
 def find_cached_predictions(

@@ -74,7 +74,7 @@ class SqliteStatements:
         for subject in subjects:
             raw = conn.execute(self._user.sql, self._user.parameters({"subject": subject})).fetchone()
             if raw is not None:
-                found[subject] = User(**self._user.row(raw))
+                found[subject] = crud.user_from_row(self._user.row(raw))
         return found
 
     def _cached(self, conn: sqlite3.Connection, keys: Collection[CacheKey]) -> dict[CacheKey, TopKRows]:

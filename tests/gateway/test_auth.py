@@ -136,6 +136,24 @@ async def test_bad_tokens_are_401(api: Gateway, user: tuple[dict, dict[str, str]
         assert response.headers["www-authenticate"] == "Bearer", name
 
 
+async def test_a_token_used_before_is_still_refused_once_it_expires(
+    api: Gateway, user: tuple[dict, dict[str, str]]
+) -> None:
+    """The gateway remembers which tokens' signatures it checked (security._verified_claims), not that they
+    are valid: the expiry is checked against the clock at every use."""
+    public, _ = user
+    now = datetime.now(UTC)
+    headers = _token(
+        {"sub": await _subject_of(api, public["id"]), "iat": now, "exp": now + timedelta(seconds=2)}
+    )
+    assert (await api.client.get("/user/me", headers=headers)).status_code == 200
+    assert (await api.client.get("/user/me", headers=headers)).status_code == 200  # verified once, remembered
+    await asyncio.sleep(max(0.0, (now + timedelta(seconds=2.5) - datetime.now(UTC)).total_seconds()))
+    response = await api.client.get("/user/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
 def _unsigned(claims: dict) -> str:
     import base64
     import json
