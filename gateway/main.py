@@ -14,6 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.api.main import api_router
 from gateway.core.config import Settings, check_secrets, demo_secrets_only_on_loopback, get_settings
@@ -30,7 +31,8 @@ from gateway.core.middleware import (
 from gateway.core.rate_limit import LimiterUnavailableError, LocalLimiter, retry_after_header
 from gateway.core.redis_limit import RedisLimiter
 from gateway.services.auth_limits import AuthLimits, TooManyAttemptsError
-from gateway.services.grouped_db import EngineStatements, GroupedDatabase
+from gateway.services.grouped_db import EngineStatements, GroupedDatabase, GroupStatements
+from gateway.services.grouped_postgres import PostgresStatements
 from gateway.services.grouped_sqlite import SqliteStatements
 from gateway.services.image_check import ImageChecker, ImageLimits
 from gateway.services.result_cache import ResultCache
@@ -62,6 +64,16 @@ POSTGRES_UNAVAILABLE = (
 )
 
 
+def group_statements(database_url: str, engine: AsyncEngine) -> GroupStatements:
+    """The predict path's statements on the database's own driver: a SQLite file's, PostgreSQL's; any other
+    database (an in-memory SQLite) through the engine."""
+    if (sqlite_file := sqlite_path(database_url)) is not None:
+        return SqliteStatements(sqlite_file)
+    if engine.dialect.driver == "asyncpg":
+        return PostgresStatements(engine)
+    return EngineStatements(engine)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
@@ -70,10 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secrets(settings, settings.gateway_host)  # refuses to start: the demo secrets on a public address
     state.engine = create_engine(settings)
     state.sessionmaker = create_sessionmaker(state.engine)
-    sqlite_file = sqlite_path(settings.database_url)
-    state.grouped_db = GroupedDatabase(
-        SqliteStatements(sqlite_file) if sqlite_file else EngineStatements(state.engine)
-    )
+    state.grouped_db = GroupedDatabase(group_statements(settings.database_url, state.engine))
     state.db_initialized = False
     state.db_init_lock = asyncio.Lock()
     state.serving = ServingClient(
@@ -109,7 +118,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.serving.close()
         await state.auth_limits.close()
         state.image_checker.close()
-        state.grouped_db.close()
+        await state.grouped_db.close()
         await state.engine.dispose()
 
 

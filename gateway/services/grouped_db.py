@@ -39,7 +39,7 @@ class GroupStatements(Protocol):
 
     async def add(self, rows: Sequence[PredictionValues]) -> list[int]: ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class EngineStatements:
@@ -63,7 +63,7 @@ class EngineStatements:
         async with self._engine.begin() as conn:
             return await conn.run_sync(crud.add_predictions, rows)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         pass  # the engine is the application's
 
 
@@ -74,8 +74,8 @@ class GroupedDatabase:
         self._rows: GroupRunner[PredictionValues, int] = GroupRunner(self._add_rows, max_group)
         self._cached: GroupRunner[CacheKey, TopKRows | None] = GroupRunner(self._find_cached, max_group)
 
-    def close(self) -> None:
-        self.statements.close()
+    async def close(self) -> None:
+        await self.statements.close()
 
     async def user(self, subject: str) -> User | None:
         """The user a token's subject names, read now (None: no such user, e.g. deleted)."""

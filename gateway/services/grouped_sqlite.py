@@ -52,7 +52,7 @@ class SqliteStatements:
         self._lock = threading.Lock()
         self._in_place: sqlite3.Connection | None = None
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._threads.shutdown(wait=True)
         with self._lock:
             for connection in self._connections:

@@ -1,6 +1,7 @@
-"""A SQLite file's grouped statements (gateway/services/grouped_sqlite.py) against the engine's, on the
-same real database file: the same users, the same cached answers, rows stored with the same values, and
-the driver's errors raised as SQLAlchemy's."""
+"""The predict path's statements on the database's own driver (gateway/services/grouped_sqlite.py on
+SQLite, grouped_postgres.py on PostgreSQL) against the engine's (EngineStatements), on the same real
+database: the same users, the same cached answers, rows stored with the same values, the driver's errors
+raised as SQLAlchemy's; and each driver's own rules."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy import exc as sa_exc
 from sqlmodel import select
 
 from gateway import crud
 from gateway.models import Prediction, PredictionValues, User, prediction_values
-from gateway.services.grouped_db import EngineStatements
+from gateway.services.grouped_db import EngineStatements, GroupStatements
+from gateway.services.grouped_postgres import PostgresStatements
 from gateway.services.grouped_sqlite import SqliteStatements
 from tests.gateway.helpers import Gateway
 
@@ -23,11 +25,9 @@ NO_SUCH_USER = 2**31 - 2
 
 
 @pytest.fixture
-def statements(api: Gateway) -> tuple[SqliteStatements, EngineStatements]:
-    sqlite = api.app.state.grouped_db.statements
-    if not isinstance(sqlite, SqliteStatements):
-        pytest.skip("the SQLite file's statements: this session's database is PostgreSQL")
-    return sqlite, EngineStatements(api.app.state.engine)
+def statements(api: Gateway) -> tuple[GroupStatements, EngineStatements]:
+    """The app's statements (its database's driver) and the engine's, on the app's database."""
+    return api.app.state.grouped_db.statements, EngineStatements(api.app.state.engine)
 
 
 def _row(user_id: int, n: int, **fields: object) -> PredictionValues:
@@ -49,14 +49,14 @@ def _row(user_id: int, n: int, **fields: object) -> PredictionValues:
 
 
 async def test_users_are_read_as_the_engine_reads_them(
-    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+    api: Gateway, statements: tuple[GroupStatements, EngineStatements], fresh_user: tuple[dict, dict]
 ) -> None:
-    sqlite, engine = statements
+    driver, engine = statements
     async with api.app.state.sessionmaker() as session:
         subjects = {user.subject for user in (await session.exec(select(User))).all()}
     assert len(subjects) >= 2  # the admin and this test's user at least
     asked = subjects | {"no-such-subject"}
-    fast, reference = await sqlite.users(asked), await engine.users(asked)
+    fast, reference = await driver.users(asked), await engine.users(asked)
     assert set(fast) == subjects
     for subject in subjects:
         assert fast[subject].model_dump() == reference[subject].model_dump()
@@ -65,13 +65,13 @@ async def test_users_are_read_as_the_engine_reads_them(
 
 
 async def test_rows_are_stored_and_found_as_through_the_engine(
-    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+    api: Gateway, statements: tuple[GroupStatements, EngineStatements], fresh_user: tuple[dict, dict]
 ) -> None:
-    sqlite, engine = statements
+    driver, engine = statements
     user_id = fresh_user[0]["id"]
     fast_rows = [_row(user_id, 8100 + i) for i in range(3)] + [_row(user_id, 8103, serving_ms=None)]
     reference_rows = [_row(user_id, 8200 + i) for i in range(3)] + [_row(user_id, 8203, serving_ms=None)]
-    ids = await sqlite.add(fast_rows)
+    ids = await driver.add(fast_rows)
     reference_ids = await engine.add(reference_rows)
     assert len(set(ids)) == 4
 
@@ -88,25 +88,25 @@ async def test_rows_are_stored_and_found_as_through_the_engine(
     keys = [(user_id, row["md5"], "m", 3) for row in fast_rows + reference_rows] + [
         (user_id, "0" * 32, "m", 3)
     ]
-    assert await sqlite.cached(keys) == await engine.cached(keys)
-    assert len(await sqlite.cached(keys)) == 8
-    assert (await sqlite.cached(keys[:1]))[keys[0]] == fast_rows[0]["top_k"]
+    assert await driver.cached(keys) == await engine.cached(keys)
+    assert len(await driver.cached(keys)) == 8
+    assert (await driver.cached(keys[:1]))[keys[0]] == fast_rows[0]["top_k"]
 
 
 async def test_a_group_with_a_refused_row_stores_none_and_raises_sqlalchemys_integrity_error(
-    api: Gateway, statements: tuple[SqliteStatements, EngineStatements], fresh_user: tuple[dict, dict]
+    api: Gateway, statements: tuple[GroupStatements, EngineStatements], fresh_user: tuple[dict, dict]
 ) -> None:
-    sqlite, _ = statements
+    driver, _ = statements
     user_id = fresh_user[0]["id"]
     rows = [_row(user_id, 8300), _row(NO_SUCH_USER, 8301)]  # the foreign key refuses the second
     with pytest.raises(sa_exc.IntegrityError):
-        await sqlite.add(rows)
-    assert await sqlite.cached([(user_id, rows[0]["md5"], "m", 3)]) == {}  # the first was rolled back too
-    assert len(await sqlite.add(rows[:1])) == 1  # the connection is usable again
-    assert await sqlite.cached([(user_id, rows[0]["md5"], "m", 3)]) != {}
+        await driver.add(rows)
+    assert await driver.cached([(user_id, rows[0]["md5"], "m", 3)]) == {}  # the first was rolled back too
+    assert len(await driver.add(rows[:1])) == 1  # the connection is usable again
+    assert await driver.cached([(user_id, rows[0]["md5"], "m", 3)]) != {}
 
 
-async def test_the_drivers_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> None:
+async def test_sqlites_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> None:
     """As the engine raises them, so the gateway's handlers answer them alike (OperationalError: 503)."""
     not_migrated = SqliteStatements(tmp_path / "empty.db")
     not_a_database = tmp_path / "not-a-database.db"
@@ -118,11 +118,11 @@ async def test_the_drivers_errors_are_raised_as_sqlalchemys(tmp_path: Path) -> N
         with pytest.raises(sa_exc.DatabaseError, match="not a database"):
             await broken.cached([(1, "0" * 32, "m", 1)])
     finally:
-        not_migrated.close()
-        broken.close()
+        await not_migrated.close()
+        await broken.close()
 
 
-async def test_a_read_that_finds_the_database_locked_waits_for_it_in_a_thread(tmp_path: Path) -> None:
+async def test_a_sqlite_read_that_finds_the_database_locked_waits_for_it_in_a_thread(tmp_path: Path) -> None:
     """Rule 1: the in-place read never waits on the event loop; a thread's read waits out the lock. (A
     database still in rollback-journal mode, so that another connection's transaction locks readers out.)"""
     path = tmp_path / "locked.db"
@@ -144,8 +144,36 @@ async def test_a_read_that_finds_the_database_locked_waits_for_it_in_a_thread(tm
         found = await asyncio.wait_for(read, 10)
     finally:
         holder.close()
-        statements.close()
+        await statements.close()
     assert found["s"].email == "e@example.com"
+
+
+async def test_a_postgres_connection_the_server_closed_is_replaced_before_use(
+    api: Gateway, statements: tuple[GroupStatements, EngineStatements], fresh_user: tuple[dict, dict]
+) -> None:
+    """grouped_postgres.py's rule 2: after the server ended the kept connections (a restart), the next
+    reads and writes go through on new ones."""
+    driver, _ = statements
+    if not isinstance(driver, PostgresStatements):
+        pytest.skip("PostgreSQL's kept connections: this session's database is SQLite")
+    public = fresh_user[0]
+    async with api.app.state.sessionmaker() as session:
+        subject = (await session.exec(select(User).where(User.email == public["email"]))).one().subject
+    row = _row(public["id"], 8400)
+    assert subject in await driver.users({subject})
+    assert len(await driver.add([row])) == 1
+    async with api.app.state.engine.connect() as conn:
+        ended = await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        assert any(ended.scalars())
+    await asyncio.sleep(0.5)  # the closed sockets reach asyncpg
+    assert subject in await driver.users({subject})
+    assert len(await driver.add([_row(public["id"], 8401)])) == 1
+    assert len(await driver.cached([(public["id"], row["md5"], "m", 3)])) == 1
 
 
 def test_a_new_predictions_values_take_the_models_defaults_and_refuse_other_columns() -> None:
