@@ -22,9 +22,10 @@ import grpc
 import numpy as np
 from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
+from contracts.image_header import walk_is_short
 from serving.batching import BatchScheduler
 from serving.errors import Gone, ServingError, check_alive, invalid_argument, still_here
-from serving.image_header import check_image, walk_is_short
+from serving.image_header import check_image
 from serving.limits import Limits
 from serving.manager import ModelManager, VersionRequest
 from serving.metrics import Metrics

@@ -41,3 +41,25 @@ def animated_gif(frames: int, size: tuple[int, int] = (16, 16)) -> bytes:
     out = io.BytesIO()
     images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=10, loop=0)
     return out.getvalue()
+
+
+@cache
+def jpeg_of_comments(size: int) -> bytes:
+    """A JPEG start, then `size` bytes of 6-byte comment segments before a frame header and a scan: Pillow's
+    open walks every segment in Python (~1 µs each)."""
+    frame = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + b"\xff\xfe\x00\x04ab" * (size // 6) + frame + b"\xff\xda\x00\x02\xff\xd9"
+
+
+@cache
+def png_of_text_chunks(count: int) -> bytes:
+    """A 16 x 16 PNG whose image data follows `count` tiny text chunks, each walked by Pillow's open."""
+    header = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    pixels = zlib.compress((b"\x00" + b"\x00" * 48) * 16)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"tEXt", b"a\0b") * count
+        + _chunk(b"IDAT", pixels)
+        + _chunk(b"IEND", b"")
+    )

@@ -22,7 +22,7 @@ from contracts import demo
 from gateway.core.config import Settings
 from gateway.models import Prediction
 from gateway.services import storage
-from tests.gateway.abuse_payloads import animated_gif, png_of_zeros
+from tests.gateway.abuse_payloads import animated_gif, jpeg_of_comments, png_of_text_chunks, png_of_zeros
 from tests.gateway.fake_serving import FakeServing
 from tests.gateway.helpers import Gateway, image_bytes, running_gateway, unique_email
 
@@ -61,6 +61,27 @@ async def test_png_dimension_bomb_is_refused_from_its_header(
     assert fake.behaviour.predict_calls == 0
     assert _files_under(api.settings.upload_dir / str(public["id"])) == []
     assert await _rows_of(api, public["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("comments.jpg", "jpeg"), ("text.png", "png")],
+)
+async def test_a_header_walk_of_millions_of_steps_is_refused_before_pillow_walks_it(
+    api: Gateway, fake: FakeServing, fresh_user, name: str, kind: str
+) -> None:
+    """Pillow's open walked 24 MB of 6-byte JPEG comments (or a million PNG text chunks) in ~5 s of CPU."""
+    public, headers = fresh_user
+    data = jpeg_of_comments(20 * 1024 * 1024) if kind == "jpeg" else png_of_text_chunks(1_000_000)
+    assert len(data) <= api.settings.max_upload_bytes
+    response = await api.predict(headers, data, filename=name)
+    assert response.status_code == 400, response.text
+    assert "Its header: no " in response.json()["detail"]
+    assert fake.behaviour.predict_calls == 0
+    assert _files_under(api.settings.upload_dir / str(public["id"])) == []
+    assert await _rows_of(api, public["id"]) == []
+    few = jpeg_of_comments(600) if kind == "jpeg" else png_of_text_chunks(10)  # the same, as images have
+    assert (await api.predict(headers, few, filename=name)).status_code == 200
 
 
 async def test_animated_gif_over_the_frame_limit_is_refused(
