@@ -3,24 +3,12 @@ naming the flag; the header walk itself is contracts/image_header.py's (tests/co
 
 from __future__ import annotations
 
-import io
-
 import grpc
 import pytest
-from PIL import Image
 
 from serving.errors import ServingError
 from serving.image_header import check_image
-
-
-def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=image_format, **options)
-    return buffer.getvalue()
-
-
-def frames(count: int, size: tuple[int, int]) -> list[Image.Image]:
-    return [Image.new("RGB", size, (index * 7 % 256, 255 - index, 0)) for index in range(count)]
+from tests.contracts.test_image_header import encode, frames
 
 
 def test_limits_are_refused_naming_the_flag() -> None:
