@@ -6,6 +6,7 @@ The components of a row are named by the constants below; the report's CPU table
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ GATEWAY = "gateway"
 HTTP_FLOOR = "HTTP floor"
 GRPC_FLOOR = "gRPC floor"
 LOAD_GENERATOR = "load generator"
+MAX_DRAIN_S = 10.0
 COMPONENTS = (MODEL, SERVER, GATEWAY, GRPC_FLOOR, HTTP_FLOOR, LOAD_GENERATOR)
 
 
@@ -49,6 +51,14 @@ async def python_load(
     return figures
 
 
+def drain_seconds(warmup: ToolRun) -> float:
+    """How long to wait after a warmup before measuring: the requests in flight when its generator stopped
+    are still being served behind it (a gateway finishes a request whose client left, and its model call),
+    and the first measured requests would find the servers busy with them (the model server's
+    --max_concurrent_rpcs refusing some). Twice the warmup's p99, at most MAX_DRAIN_S."""
+    return min(MAX_DRAIN_S, 2 * float(warmup.figures.get("p99_ms") or 0) / 1000)
+
+
 def tool_load(
     warmup: Callable[[], ToolRun],
     measured: Callable[[], ToolRun],
@@ -57,7 +67,7 @@ def tool_load(
     client: str,
 ) -> dict[str, Any]:
     """A closed loop from a compiled load generator (wrk, h2load): a child process whose CPU is its rusage."""
-    warmup()
+    time.sleep(drain_seconds(warmup()))
     meter = CpuMeter(components).start()
     done = measured()
     meter.stop()
