@@ -93,8 +93,11 @@ def _jpeg(data: bytes) -> ImageHeader:
     for _ in range(_MAX_JPEG_SEGMENTS):
         while data[position] == 0xFF and data[position + 1] == 0xFF:  # fill bytes
             position += 1
-        if data[position] != 0xFF:
-            raise HeaderError("a JPEG segment does not start with a marker")
+        if data[position] != 0xFF:  # stray bytes before a marker: decoders skip them (libjpeg warns)
+            position = data.find(b"\xff", position)
+            if position < 0:
+                raise HeaderError("its header is cut short")
+            continue
         marker = data[position + 1]
         if marker in _JPEG_SOF and size is None:
             height, width = struct.unpack_from(">HH", data, position + 5)

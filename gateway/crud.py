@@ -9,6 +9,7 @@ from sqlalchemy import Insert, Select, and_, bindparam, insert, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,8 +34,8 @@ def normalize_email(email: str) -> str:
 
 
 # ---- the predict path's grouped statements (services/grouped_db.py): SQLAlchemy Core, not the ORM, whose
-# unit of work costs more CPU than the statements themselves. On PostgreSQL a group is one statement on a
-# synchronous connection (through run_sync) ----------------------------------------------------------------
+# unit of work costs more CPU than the statements themselves. Through the engine (EngineStatements) a group
+# is one statement on a synchronous connection (run_sync) ----------------------------------------------
 
 USERS = User.__table__  # type: ignore[attr-defined]
 PREDICTIONS = Prediction.__table__  # type: ignore[attr-defined]
@@ -46,8 +47,9 @@ CACHE_KEY_COLUMNS = (
 )
 
 
-# The same three for a SQLite file (services/grouped_sqlite.py), one key or row per statement: compiled
-# once and run on the driver's cursor, a statement costs microseconds there, far less than a round trip.
+# The same three, one key or row per statement, for the drivers (services/grouped_sqlite.py,
+# grouped_postgres.py): compiled once and run on the driver's own connection, a statement costs
+# microseconds, far less than SQLAlchemy's execution of it.
 USER_BY_SUBJECT: Select[Any] = sa_select(USERS).where(USERS.c.subject == bindparam("subject"))
 CACHED_TOP_K: Select[Any] = (
     sa_select(PREDICTIONS.c.top_k)
@@ -65,8 +67,13 @@ INSERT_PREDICTION: Insert = insert(PREDICTIONS).values(
 
 def user_from_row(row: Mapping[str, Any]) -> User:
     """A user as the predict path's lookups read it: a detached value, never added to a session, so built
-    without the table model's constructor (~0.05 ms of CPU, the lookup's largest part)."""
+    without the table model's constructor (~0.05 ms of CPU, the lookup's largest part). That constructor
+    was also what configured SQLAlchemy's mappers, without which a table model's attributes cannot be read:
+    configured here, once (a gateway that started while its database was down has run no ORM query yet)."""
     return User.model_construct(**row)
+
+
+configure_mappers()
 
 
 def get_users_by_subjects(conn: Connection, subjects: Collection[str]) -> dict[str, User]:

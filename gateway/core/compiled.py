@@ -4,7 +4,7 @@ SQLAlchemy's `Connection.execute` costs a tenth of a millisecond to half a milli
 (cache key, execution context, result rows), while SQLite answers an indexed SELECT in microseconds. For
 the few statements of the predict path, the statement is compiled once and its parameters and rows go
 through its columns' own bind and result processing, so a datetime, a boolean or a JSON column reads and
-writes exactly as through SQLAlchemy. Only positional paramstyles (SQLite's `?`).
+writes exactly as through SQLAlchemy. Only positional paramstyles (SQLite's `?`, asyncpg's `$n`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """The predict path's database round trips, each shared by every request in flight (core/grouped.py): the
 token's user, looked up before the body is read; the caller's earlier answer for these bytes (the cache);
-the prediction row, written once answered. Each group holds a connection only while it runs.
+the prediction row, written once answered.
 
 Nothing is cached: every request's user is read after it arrived and every row is committed before its
 answer is sent, so a deleted user's token is refused at once and an acknowledged prediction is stored. A
 group of rows that the database refuses as a whole for one row's sake (IntegrityError: a user deleted in
-the meantime) is written again row by row, so only that row's request fails. Two implementations of a
-group's statements: a SQLite file's (grouped_sqlite.py) and the engine's (PostgreSQL).
+the meantime) is written again row by row, so only that row's request fails. A group's statements run on
+the database's own driver (grouped_sqlite.py, grouped_postgres.py), or through the engine (EngineStatements:
+any other database, and the reference the drivers are tested against).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ TopKRows = list[dict[str, Any]]
 
 
 class GroupStatements(Protocol):
-    """One group's statements, in one round trip each; `add` stores every row of the group or none of
+    """One group's statements, on one connection each; `add` stores every row of the group or none of
     them (IntegrityError when the database refuses one) and answers their ids. With `reads_in_place`, the
     reads take no round trip (no hop to another thread to share), so they are not grouped."""
 
@@ -43,8 +44,9 @@ class GroupStatements(Protocol):
 
 
 class EngineStatements:
-    """Through the async engine, each group's statements in one transaction through one `run_sync`
-    (PostgreSQL; an SQLite database without a file)."""
+    """Through the async engine, each group's statements in one transaction through one `run_sync`: any
+    database without a driver of its own here (an in-memory SQLite), and the reference the drivers'
+    statements are tested against."""
 
     reads_in_place = False
 

@@ -6,13 +6,15 @@ hand-offs (pool checkout, pre-ping, reset on return), for statements asyncpg run
 a millisecond. Rules:
 1. Each runner (users, cache, rows: one group at a time each) keeps one of the engine's pooled
    connections checked out (SQLAlchemy's pool, connect arguments and type codecs), so a group costs no
-   checkout.
+   checkout: each worker process keeps three of its DB_POOL_SIZE connections so.
 2. A kept connection the server has closed (a restart: asyncpg sees the socket end) is given up before
    use and another checked out. One that fails during a group (otherwise than by the server refusing a
    statement) is invalidated; a read group is then run once more on a new connection, a write group is
    not (its commit may have happened) and fails, as it would have through the engine.
 3. The statements are the ones of a SQLite file (one key or row each): in a group they run one after
-   another on the same connection, the rows of a group in one transaction.
+   another on the same connection, the rows of a group in one transaction. A group of n keys is n round
+   trips: cheap to a database on the same host or network (~0.05 ms each), the cost to watch with a
+   distant one (multi-key statements, `= ANY($1)` and `unnest`, would make it one).
 4. asyncpg's errors are raised as SQLAlchemy's wrapper of them (IntegrityError, ProgrammingError …), as
    the engine raises them, so the gateway's handlers answer them alike.
 """
@@ -20,7 +22,7 @@ a millisecond. Rules:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
@@ -88,7 +90,7 @@ class PostgresStatements:
         try:
             return await self._rows.run(work)
         except Exception as exc:
-            raise self._translated(exc) from exc
+            self._raise_translated(exc)
 
     async def _read(self, kept: _KeptConnection, work: Callable[[Driver], Awaitable[T]]) -> T:
         """Rule 2: once more on a new connection when the kept one failed."""
@@ -97,11 +99,17 @@ class PostgresStatements:
         except ConnectionLostError:
             pass
         except Exception as exc:
-            raise self._translated(exc) from exc
+            self._raise_translated(exc)
         try:
             return await kept.run(work)
         except Exception as exc:
-            raise self._translated(exc) from exc
+            self._raise_translated(exc)
+
+    def _raise_translated(self, error: Exception) -> NoReturn:
+        translated = self._translated(error)
+        if translated is error:
+            raise error
+        raise translated from error
 
     def _translated(self, error: BaseException) -> BaseException:
         """Rule 4; other errors (a connection refused: OSError) as they are."""
@@ -143,9 +151,9 @@ class _KeptConnection:
             self._conn = conn
         try:
             return await work(self._driver)
-        except asyncpg.PostgresError:  # the server refused a statement: the connection is fine
-            raise
         except Exception as exc:
+            if isinstance(exc, asyncpg.PostgresError) and not _ends_connection(exc, self._driver):
+                raise  # the server refused a statement: the connection is fine
             await self._give_up(exc)
             raise ConnectionLostError(str(exc)) from exc
 
@@ -157,5 +165,13 @@ class _KeptConnection:
     async def _give_up(self, error: BaseException | None) -> None:
         conn, self._conn, self._driver = self._conn, None, None
         if conn is not None:
-            await conn.invalidate(error)
-            await conn.close()
+            try:
+                await conn.invalidate(error)
+            finally:
+                await conn.close()
+
+
+def _ends_connection(error: Exception, driver: Driver) -> bool:
+    """Whether an error the server sent ended the connection too (class 08, an administrator's shutdown)."""
+    ending = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
+    return isinstance(error, ending) or driver.is_closed()

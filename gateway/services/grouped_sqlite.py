@@ -106,7 +106,10 @@ class SqliteStatements:
         try:
             return work(self._in_place_connection())
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if exc.sqlite_errorcode & 0xFF not in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            ):  # extended codes too
                 raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
         except sqlite3.Error as exc:
             raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc

@@ -101,7 +101,7 @@ def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
         try:
             image_header.read_header(data, limits.max_frames)
         except image_header.HeaderError as exc:
-            raise UploadRejectedError(400, f"{NOT_AN_IMAGE} Its header: {exc}.") from exc
+            raise UploadRejectedError(400, f"{NOT_AN_IMAGE} ({exc})") from exc
     try:
         with _open(data) as img:
             fmt = img.format or "?"

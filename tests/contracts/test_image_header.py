@@ -82,6 +82,16 @@ def test_a_header_of_more_steps_than_any_real_images_is_refused(data: bytes, rea
         read_header(data, max_frames=10)
 
 
+def test_stray_bytes_between_jpeg_segments_are_skipped_as_decoders_skip_them() -> None:
+    data = encode(Image.new("RGB", (64, 48), "green"), "JPEG")
+    tables = data.index(b"\xff\xc4")  # the first Huffman table, after the frame header
+    with_junk = data[:tables] + b"\0\0\0" + data[tables:]
+    Image.open(io.BytesIO(with_junk)).load()  # Pillow (libjpeg) reads it
+    assert (read_header(with_junk, 1).width, read_header(with_junk, 1).height) == (64, 48)
+    with pytest.raises(HeaderError, match="cut short"):
+        read_header(data[:tables] + b"\0" * 64, 1)
+
+
 def test_the_format_is_told_by_its_first_bytes() -> None:
     image = Image.new("RGB", (8, 8))
     named = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WebP"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from gateway.models import Prediction, PredictionValues, User, prediction_values
 from gateway.services.grouped_db import EngineStatements, GroupStatements
 from gateway.services.grouped_postgres import PostgresStatements
 from gateway.services.grouped_sqlite import SqliteStatements
+from stack.procs import PYTHON, REPO_ROOT
 from tests.gateway.helpers import Gateway
 
 NO_SUCH_USER = 2**31 - 2
@@ -174,6 +176,48 @@ async def test_a_postgres_connection_the_server_closed_is_replaced_before_use(
     assert subject in await driver.users({subject})
     assert len(await driver.add([_row(public["id"], 8401)])) == 1
     assert len(await driver.cached([(public["id"], row["md5"], "m", 3)])) == 1
+
+
+async def test_a_postgres_read_whose_connection_dies_mid_query_is_run_again_on_a_new_one(
+    api: Gateway, statements: tuple[GroupStatements, EngineStatements], fresh_user: tuple[dict, dict]
+) -> None:
+    """grouped_postgres.py's rule 2, mid-group: the server ends the connection while the read waits."""
+    driver, _ = statements
+    if not isinstance(driver, PostgresStatements):
+        pytest.skip("PostgreSQL's kept connections: this session's database is SQLite")
+    email = fresh_user[0]["email"]
+    async with api.app.state.sessionmaker() as session:
+        subject = (await session.exec(select(User).where(User.email == email))).one().subject
+    assert subject in await driver.users({subject})  # the runner's connection is kept from here
+    async with api.app.state.engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))  # the read waits for it
+        read = asyncio.create_task(driver.users({subject}))
+        await asyncio.sleep(0.5)
+        assert not read.done()
+        await holder.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not read.done()  # run again, waiting for the lock on a new connection
+        await holder.rollback()  # releases the lock
+    found = await asyncio.wait_for(read, 10)
+    assert found[subject].email == email
+
+
+def test_a_user_read_by_a_fresh_process_before_any_orm_query_has_its_fields(tmp_path: Path) -> None:
+    """crud.user_from_row skips the table model's constructor, which configured SQLAlchemy's mappers: a
+    gateway that started while its database was down reads users before any ORM query."""
+    code = (
+        "from gateway import crud; "
+        "user = crud.user_from_row({'id': 7, 'subject': 's', 'name': 'n', 'email': 'e@example.com', "
+        "'hashed_password': 'h', 'is_admin': False, 'created_at': None}); print(user.id, user.email)"
+    )
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "e@example.com"]
 
 
 def test_a_new_predictions_values_take_the_models_defaults_and_refuse_other_columns() -> None:
