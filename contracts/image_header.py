@@ -22,9 +22,12 @@ from dataclasses import dataclass
 # WebP its frames within a few chunks each: a header walk never loops over megabytes of crafted bytes.
 _MAX_JPEG_SEGMENTS = 4096
 _MAX_PNG_CHUNKS = 4096
+_MAX_PNG_CHUNKS_IN_ALL = 2**16  # image data included: 25 MB of libpng's 8 KB IDAT chunks are ~3200
 _MAX_WEBP_CHUNKS = 4096
-# GIF data comes in sub-blocks of up to 255 bytes: 2**18 of them hold 64 MiB, more than any request.
+# GIF data comes in sub-blocks of up to 255 bytes: 2**18 of them hold 64 MiB, more than any request. An
+# extension (a comment, XMP) takes a few hundred at most; Pillow joins a comment's blocks one by one.
 _MAX_GIF_SUB_BLOCKS = 2**18
+_MAX_GIF_EXTENSION_BLOCKS = 2**14
 # JPEG start-of-frame markers: C0-CF except C4 (DHT), C8 (reserved) and CC (DAC).
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -115,37 +118,44 @@ def _jpeg(data: bytes) -> ImageHeader:
 
 
 def _png(data: bytes) -> ImageHeader:
+    """The size, and the frames acTL declares, from before the image data; the chunks after it are walked
+    too (a decoder's end walks them all), `_MAX_PNG_CHUNKS_IN_ALL` at most."""
     width, height = struct.unpack_from(">II", data, 16)
     frames = 1
     position = 8
-    for _ in range(_MAX_PNG_CHUNKS):  # chunks before the image data; acTL says how many frames
+    image_data = False
+    for step in range(_MAX_PNG_CHUNKS_IN_ALL):
         if position + 8 > len(data):
             break
         length, kind = struct.unpack_from(">I4s", data, position)
         if not kind.isalpha():
             raise HeaderError(f"a PNG chunk has the invalid type {kind!r}")
+        if kind == b"IEND":
+            break
         if kind == b"acTL":
             (frames,) = struct.unpack_from(">I", data, position + 8)
-        if kind in (b"IDAT", b"IEND"):
-            break
+        image_data = image_data or kind == b"IDAT"
+        if step >= _MAX_PNG_CHUNKS and not image_data:
+            raise HeaderError(f"no PNG image data in the first {_MAX_PNG_CHUNKS} chunks")
         position += 12 + length
     else:
-        raise HeaderError(f"no PNG image data in the first {_MAX_PNG_CHUNKS} chunks")
+        raise HeaderError(f"a PNG of more than {_MAX_PNG_CHUNKS_IN_ALL} chunks")
     return ImageHeader("PNG", width, height, max(frames, 1), width * height)
 
 
 class _SubBlocks:
-    """Skips GIF sub-block chains, at most `_MAX_GIF_SUB_BLOCKS` in all (1-byte blocks would otherwise make
-    a 16 MiB file cost millions of steps)."""
+    """Skips GIF sub-block chains, at most `budget` blocks in all (1-byte blocks would otherwise make a 16
+    MiB file cost millions of steps)."""
 
-    def __init__(self) -> None:
-        self.left = _MAX_GIF_SUB_BLOCKS
+    def __init__(self, budget: int, kind: str) -> None:
+        self.budget = self.left = budget
+        self.kind = kind
 
     def skip(self, data: bytes, position: int) -> int:
         while True:
             self.left -= 1
             if self.left < 0:
-                raise HeaderError(f"a GIF of more than {_MAX_GIF_SUB_BLOCKS} data blocks")
+                raise HeaderError(f"a GIF of more than {self.budget} {self.kind} blocks")
             size = data[position]
             position += 1 + size
             if size == 0:
@@ -157,11 +167,12 @@ def _gif(data: bytes, max_frames: int) -> ImageHeader:
     canvas = width * height
     position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = pixels = 0
-    blocks = _SubBlocks()
+    blocks = _SubBlocks(_MAX_GIF_SUB_BLOCKS, "data")
+    extensions = _SubBlocks(_MAX_GIF_EXTENSION_BLOCKS, "extension")
     while position < len(data) and frames <= max_frames:
         block = data[position]
         if block == 0x21:  # extension: label, then sub-blocks
-            position = blocks.skip(data, position + 2)
+            position = extensions.skip(data, position + 2)
         elif block == 0x2C:  # image descriptor: position, size, flags, [colour table], LZW size, data
             frame_width, frame_height, frame_flags = struct.unpack_from("<HHB", data, position + 5)
             position += 10 + (3 << ((frame_flags & 7) + 1) if frame_flags & 0x80 else 0)

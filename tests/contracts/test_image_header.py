@@ -64,6 +64,8 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 JPEG_FRAME = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
 JPEG_COMMENT = b"\xff\xfe\x00\x04ab"
 PNG_IHDR = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+PNG_START = b"\x89PNG\r\n\x1a\n" + PNG_IHDR
+GIF_START = b"GIF89a\x10\x00\x10\x00\x00\x00\x00"  # 16 x 16, no colour table
 
 
 @pytest.mark.parametrize(
@@ -73,8 +75,26 @@ PNG_IHDR = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
         (b"\xff\xd8" + JPEG_FRAME + JPEG_COMMENT * 5000 + b"\xff\xda\x00\x02", "no JPEG scan"),
         (b"\x89PNG\r\n\x1a\n" + PNG_IHDR + _png_chunk(b"tEXt", b"a\0b") * 5000, "no PNG image data"),
         (b"RIFF\0\0\0\0WEBPVP8X" + b"\0" * 14 + b"EXIF\0\0\0\0" * 5000, "more than 4096 chunks"),
+        (
+            b"\x89PNG\r\n\x1a\n"
+            + PNG_IHDR
+            + _png_chunk(b"IDAT", b"")
+            + _png_chunk(b"tEXt", b"a\0b") * 70_000,
+            "more than 65536 chunks",
+        ),
+        (
+            b"GIF89a\x10\x00\x10\x00\x00\x00\x00" + b"\x21\xfe" + b"\x01c" * 20_000 + b"\x00;",
+            "extension blocks",
+        ),
     ],
-    ids=["jpeg segments before the frame", "jpeg segments before the scan", "png chunks", "webp chunks"],
+    ids=[
+        "jpeg segments before the frame",
+        "jpeg segments before the scan",
+        "png chunks",
+        "webp chunks",
+        "png chunks after the image data",
+        "gif comment blocks",
+    ],
 )
 def test_a_header_of_more_steps_than_any_real_images_is_refused(data: bytes, reason: str) -> None:
     """Pillow's walk of such headers costs per segment: 24 MB of them, seconds of CPU."""
