@@ -7,12 +7,13 @@ from typing import Any
 
 from sqlalchemy import Insert, Select, and_, bindparam, insert, tuple_
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.core.compiled import CompiledStatement
 from gateway.core.security import hash_password, verify_password
 from gateway.models import (
     CacheKey,
@@ -63,6 +64,35 @@ INSERT_PREDICTION: Insert = insert(PREDICTIONS).values(
         if column.key != "id"
     }
 )
+
+
+CACHE_KEY_NAMES = tuple(column.key for column in CACHE_KEY_COLUMNS)
+
+
+class CompiledPredictStatements:
+    """The three statements above compiled for one driver's dialect, and what turns the predict path's
+    values into their parameters and their rows into answers."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.user = CompiledStatement(USER_BY_SUBJECT, dialect)
+        self.top_k = CompiledStatement(CACHED_TOP_K, dialect)
+        self.insert = CompiledStatement(INSERT_PREDICTION, dialect)
+
+    def user_parameters(self, subject: str) -> tuple[Any, ...]:
+        return self.user.parameters({"subject": subject})
+
+    def user_of(self, raw: Sequence[Any]) -> User:
+        return user_from_row(self.user.row(raw))
+
+    def key_parameters(self, key: CacheKey) -> tuple[Any, ...]:
+        return self.top_k.parameters(dict(zip(CACHE_KEY_NAMES, key, strict=True)))
+
+    def top_k_of(self, raw: Sequence[Any]) -> list[dict[str, Any]]:
+        top_k: list[dict[str, Any]] = self.top_k.row(raw)["top_k"]
+        return top_k
+
+    def row_parameters(self, row: PredictionValues) -> tuple[Any, ...]:
+        return self.insert.parameters(row)
 
 
 def user_from_row(row: Mapping[str, Any]) -> User:

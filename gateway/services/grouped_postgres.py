@@ -30,7 +30,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import crud
-from gateway.core.compiled import CompiledStatement
 from gateway.models import CacheKey, PredictionValues, User
 from gateway.services.grouped_db import TopKRows
 
@@ -44,9 +43,7 @@ class PostgresStatements:
     def __init__(self, engine: AsyncEngine) -> None:
         dialect = engine.dialect
         self._dbapi = dialect.loaded_dbapi
-        self._user = CompiledStatement(crud.USER_BY_SUBJECT, dialect)
-        self._top_k = CompiledStatement(crud.CACHED_TOP_K, dialect)
-        self._insert = CompiledStatement(crud.INSERT_PREDICTION, dialect)
+        self._statements = crud.CompiledPredictStatements(dialect)
         self._users = _KeptConnection(engine)
         self._cache = _KeptConnection(engine)
         self._rows = _KeptConnection(engine)
@@ -56,36 +53,41 @@ class PostgresStatements:
             await kept.close()
 
     async def users(self, subjects: Collection[str]) -> dict[str, User]:
+        statements = self._statements
+
         async def work(driver: Driver) -> dict[str, User]:
             found = {}
             for subject in subjects:
-                row = await driver.fetchrow(self._user.sql, *self._user.parameters({"subject": subject}))
-                if row is not None:
-                    found[subject] = crud.user_from_row(self._user.row(row))
+                raw = await driver.fetchrow(statements.user.sql, *statements.user_parameters(subject))
+                if raw is not None:
+                    found[subject] = statements.user_of(raw)
             return found
 
         return await self._read(self._users, work)
 
     async def cached(self, keys: Collection[CacheKey]) -> dict[CacheKey, TopKRows]:
-        names = [column.key for column in crud.CACHE_KEY_COLUMNS]
+        statements = self._statements
 
         async def work(driver: Driver) -> dict[CacheKey, TopKRows]:
             found = {}
             for key in keys:
-                values = self._top_k.parameters(dict(zip(names, key, strict=True)))
-                if (row := await driver.fetchrow(self._top_k.sql, *values)) is not None:
-                    found[key] = self._top_k.row(row)["top_k"]
+                raw = await driver.fetchrow(statements.top_k.sql, *statements.key_parameters(key))
+                if raw is not None:
+                    found[key] = statements.top_k_of(raw)
             return found
 
         return await self._read(self._cache, work)
 
     async def add(self, rows: Sequence[PredictionValues]) -> list[int]:
         """All rows in one transaction, or none of them if one is refused; their ids."""
-        insert = self._insert
+        statements = self._statements
 
         async def work(driver: Driver) -> list[int]:
             async with driver.transaction():
-                return [await driver.fetchval(insert.sql, *insert.parameters(row)) for row in rows]
+                return [
+                    await driver.fetchval(statements.insert.sql, *statements.row_parameters(row))
+                    for row in rows
+                ]
 
         try:
             return await self._rows.run(work)

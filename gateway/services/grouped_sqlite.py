@@ -29,12 +29,12 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError
 
 from gateway import crud
-from gateway.core.compiled import CompiledStatement
 from gateway.core.db import SQLITE_BUSY_TIMEOUT_S, sqlite_pragmas
 from gateway.models import CacheKey, PredictionValues, User
 from gateway.services.grouped_db import RUNNERS, TopKRows
 
 T = TypeVar("T")
+BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SqliteStatements:
@@ -42,10 +42,7 @@ class SqliteStatements:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        dialect = SQLiteDialect_pysqlite()
-        self._user = CompiledStatement(crud.USER_BY_SUBJECT, dialect)
-        self._top_k = CompiledStatement(crud.CACHED_TOP_K, dialect)
-        self._insert = CompiledStatement(crud.INSERT_PREDICTION, dialect)
+        self._statements = crud.CompiledPredictStatements(SQLiteDialect_pysqlite())
         self._threads = ThreadPoolExecutor(RUNNERS, thread_name_prefix="grouped-db")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -70,20 +67,19 @@ class SqliteStatements:
         return await self._run(lambda conn: self._add(conn, rows))
 
     def _users(self, conn: sqlite3.Connection, subjects: Collection[str]) -> dict[str, User]:
-        found = {}
+        statements, found = self._statements, {}
         for subject in subjects:
-            raw = conn.execute(self._user.sql, self._user.parameters({"subject": subject})).fetchone()
+            raw = conn.execute(statements.user.sql, statements.user_parameters(subject)).fetchone()
             if raw is not None:
-                found[subject] = crud.user_from_row(self._user.row(raw))
+                found[subject] = statements.user_of(raw)
         return found
 
     def _cached(self, conn: sqlite3.Connection, keys: Collection[CacheKey]) -> dict[CacheKey, TopKRows]:
-        found = {}
-        names = [column.key for column in crud.CACHE_KEY_COLUMNS]
+        statements, found = self._statements, {}
         for key in keys:
-            raw = conn.execute(self._top_k.sql, self._top_k.parameters(dict(zip(names, key, strict=True))))
-            if (row := raw.fetchone()) is not None:
-                found[key] = self._top_k.row(row)["top_k"]
+            raw = conn.execute(statements.top_k.sql, statements.key_parameters(key)).fetchone()
+            if raw is not None:
+                found[key] = statements.top_k_of(raw)
         return found
 
     def _add(self, conn: sqlite3.Connection, rows: Sequence[PredictionValues]) -> list[int]:
@@ -92,7 +88,7 @@ class SqliteStatements:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for row in rows:
-                cursor = conn.execute(self._insert.sql, self._insert.parameters(row))
+                cursor = conn.execute(self._statements.insert.sql, self._statements.row_parameters(row))
                 assert cursor.lastrowid is not None
                 ids.append(cursor.lastrowid)
             conn.execute("COMMIT")
@@ -106,10 +102,7 @@ class SqliteStatements:
         try:
             return work(self._in_place_connection())
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF not in (
-                sqlite3.SQLITE_BUSY,
-                sqlite3.SQLITE_LOCKED,
-            ):  # extended codes too
+            if exc.sqlite_errorcode & 0xFF not in BUSY:  # the primary code of an extended one
                 raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
         except sqlite3.Error as exc:
             raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
