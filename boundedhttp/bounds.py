@@ -46,18 +46,17 @@ class Bounds:
 def uvicorn_kwargs(bounds: Bounds) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`.
 
-    - h11 (not httptools, which has no header-size limit) through BoundedH11Protocol; the bounds travel in
-      a partial, which pickles into the worker processes uvicorn spawns.
+    - httptools through BoundedHttpToolsProtocol, which adds the header bounds httptools lacks; the bounds
+      travel in a partial, which pickles into the worker processes uvicorn spawns.
     - `limit_concurrency` stays off: uvicorn counts open connections in it and answers 503 to every request
       beyond, so idle sockets would turn health checks away. The connection cap evicts idle ones instead.
     - `proxy_headers` off: a client's forwarded address is trusted only on the application's own terms
       (PROXY_SECRET), never for being on loopback (uvicorn's default).
     """
-    from boundedhttp.protocol import BoundedH11Protocol  # uvicorn is imported only by servers
+    from boundedhttp.protocol import BoundedHttpToolsProtocol  # uvicorn is imported only by servers
 
     return {
-        "http": functools.partial(BoundedH11Protocol, bounds=bounds),
-        "h11_max_incomplete_event_size": bounds.max_header_bytes,
+        "http": functools.partial(BoundedHttpToolsProtocol, bounds=bounds),
         "timeout_keep_alive": bounds.keep_alive_timeout,
         "limit_concurrency": None,
         "proxy_headers": False,

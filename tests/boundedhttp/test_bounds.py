@@ -30,7 +30,6 @@ def test_the_connection_cap_stays_below_the_descriptor_limit() -> None:
 def test_the_uvicorn_settings_carry_the_bounds_into_spawned_workers() -> None:
     bounds = Bounds(header_timeout=3.5, max_header_bytes=4096)
     kwargs = uvicorn_kwargs(bounds)
-    assert kwargs["h11_max_incomplete_event_size"] == 4096
     assert (kwargs["proxy_headers"], kwargs["limit_concurrency"]) == (False, None)
     factory = pickle.loads(pickle.dumps(kwargs["http"]))  # uvicorn's workers are spawned: pickled
     assert isinstance(factory, functools.partial)
