@@ -92,9 +92,10 @@ def _too_large(width: int, height: int, frames: int, limit: int) -> UploadReject
 
 
 def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
-    """The limits checked from the header alone (blocking but cheap: run in a thread). A format the model's
-    walk reads is walked there first (contracts/image_header.py): bounded, where Pillow's own walk of a
-    crafted header costs seconds."""
+    """The limits checked from the header alone. A format the model's walk reads is walked there first
+    (contracts/image_header.py): bounded, where Pillow's own walk of a crafted header costs seconds. Pure
+    Python either way, holding the GIL: the loop runs it itself where that walk is short (JPEG, PNG), and
+    hands it to a thread otherwise (a GIF's or WebP's walk may cross the whole file)."""
     if not data:
         raise UploadRejectedError(400, "The file is empty.")
     if image_header.format_of(data) is not None:
@@ -107,9 +108,13 @@ def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
             fmt = img.format or "?"
             width, height = img.size
             frames = _count_frames(img, limits.max_frames)
-        with _open(data) as img:
-            draft_w, draft_h = transcode.draft_size(img)
-            mode = img.mode
+            if fmt != "GIF":  # not moved by the count: the same open gives the decode's scale and mode
+                draft_w, draft_h = transcode.draft_size(img)
+                mode = img.mode
+        if fmt == "GIF":
+            with _open(data) as img:
+                draft_w, draft_h = transcode.draft_size(img)
+                mode = img.mode
     except UploadRejectedError:
         raise
     except Image.DecompressionBombError as exc:  # past Pillow's own cap (its sizes, not ours)
@@ -250,7 +255,10 @@ class ImageChecker:
 
     async def check(self, data: bytes) -> bytes:
         """The bytes to send the model server for this upload (400 when it is no image, or too large)."""
-        header = await asyncio.to_thread(read_header, data, self.limits)
+        if image_header.walk_is_short(data):  # a few bounded steps, which hold the GIL in a thread too
+            header = read_header(data, self.limits)
+        else:
+            header = await asyncio.to_thread(read_header, data, self.limits)
         if header.decode_bytes == 0:  # nothing to decode here
             return data
         try:
