@@ -35,6 +35,7 @@ from gateway.services.grouped_db import EngineStatements, GroupedDatabase, Group
 from gateway.services.grouped_postgres import PostgresStatements
 from gateway.services.grouped_sqlite import SqliteStatements
 from gateway.services.image_check import ImageChecker, ImageLimits
+from gateway.services.predictions import PredictServices
 from gateway.services.result_cache import ResultCache
 from gateway.services.serving_client import ServingClient, ServingError
 from gateway.services.storage import DISK_FULL, UploadRejectedError, UploadStore
@@ -103,6 +104,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         settings.serving_timeout_seconds,
         settings.inspect_threads,
+    )
+    state.predict_services = PredictServices(
+        settings, state.serving, state.uploads, state.image_checker, state.results, state.grouped_db
     )
     limiter = (
         RedisLimiter(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else LocalLimiter()

@@ -18,8 +18,7 @@ from gateway.core.security import InvalidTokenError, decode_access_token
 from gateway.models import User
 from gateway.services.auth_limits import AuthLimits
 from gateway.services.grouped_db import GroupedDatabase
-from gateway.services.image_check import ImageChecker
-from gateway.services.result_cache import ResultCache
+from gateway.services.predictions import PredictServices
 from gateway.services.serving_client import ServingClient
 from gateway.services.storage import UploadStore
 
@@ -46,19 +45,9 @@ async def get_store(request: Request) -> UploadStore:
     return uploads
 
 
-async def get_results(request: Request) -> ResultCache:
-    results: ResultCache = request.app.state.results
-    return results
-
-
-async def get_checker(request: Request) -> ImageChecker:
-    image_checker: ImageChecker = request.app.state.image_checker
-    return image_checker
-
-
-async def get_grouped_db(request: Request) -> GroupedDatabase:
-    database: GroupedDatabase = request.app.state.grouped_db
-    return database
+async def get_predict_services(request: Request) -> PredictServices:
+    services: PredictServices = request.app.state.predict_services
+    return services
 
 
 async def get_limits(request: Request) -> AuthLimits:
@@ -77,9 +66,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str, Depends(oauth2_scheme)]
 ServingDep = Annotated[ServingClient, Depends(get_serving)]
 StoreDep = Annotated[UploadStore, Depends(get_store)]
-ResultCacheDep = Annotated[ResultCache, Depends(get_results)]
-CheckerDep = Annotated[ImageChecker, Depends(get_checker)]
-GroupedDatabaseDep = Annotated[GroupedDatabase, Depends(get_grouped_db)]
+PredictServicesDep = Annotated[PredictServices, Depends(get_predict_services)]
 LimitsDep = Annotated[AuthLimits, Depends(get_limits)]
 ClientAddressDep = Annotated[str, Depends(client_address)]
 
@@ -101,14 +88,14 @@ async def user_of(token: str, database: GroupedDatabase, settings: Settings) -> 
     return user
 
 
-async def get_current_user(
-    request: Request, database: GroupedDatabaseDep, token: TokenDep, settings: SettingsDep
-) -> User:
-    """The signed-in user: found already by AuthenticatedRoute, or looked up from the bearer token."""
+async def get_current_user(request: Request, token: TokenDep) -> User:
+    """The signed-in user: found already by AuthenticatedRoute, or looked up from the bearer token. The
+    token stays a dependency for the OpenAPI schema's security; the rest comes from app.state directly."""
     user = getattr(request.state, "user", None)
     if isinstance(user, User):
         return user
-    return await user_of(token, database, settings)
+    state = request.app.state
+    return await user_of(token, state.grouped_db, state.settings)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

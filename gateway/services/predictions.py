@@ -18,6 +18,7 @@ answered (stable, when a canary request fell back).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from fastapi import UploadFile
 
@@ -42,6 +43,19 @@ from gateway.services.storage import (
 log = logging.getLogger("gateway.predict")
 
 
+@dataclass(frozen=True)
+class PredictServices:
+    """What the predict use case works with, set up once in the lifespan: one dependency of the route, not
+    six (FastAPI resolves every dependency of every request on its own)."""
+
+    settings: Settings
+    serving: ServingClient
+    store: UploadStore
+    checker: ImageChecker
+    results: ResultCache
+    database: GroupedDatabase
+
+
 async def cached_result(
     database: GroupedDatabase, results: ResultCache, user_id: int, md5: str, model_name: str, version: int
 ) -> tuple[TopK, ...] | None:
@@ -57,16 +71,13 @@ async def cached_result(
     return top_k
 
 
-async def predict_upload(
-    upload: UploadFile,
-    user: User,
-    serving: ServingClient,
-    store: UploadStore,
-    checker: ImageChecker,
-    settings: Settings,
-    results: ResultCache,
-    database: GroupedDatabase,
-) -> PredictionPublic:
+async def predict_upload(upload: UploadFile, user: User, services: PredictServices) -> PredictionPublic:
+    settings, serving, results, database = (
+        services.settings,
+        services.serving,
+        services.results,
+        services.database,
+    )
     assert user.id is not None
     ext = allowed_extension(upload.filename)
     if ext is None:
@@ -87,14 +98,14 @@ async def predict_upload(
         model = ModelInfo(name=serving.model_name, version=version, label=route.label)
     else:
         PREDICTION_CACHE.labels("miss").inc()
-        result = await canary.classify(serving, await checker.check(data), route)
+        result = await canary.classify(serving, await services.checker.check(data), route)
         top_k = tuple(
             TopK(label=label, score=score) for label, score in zip(result.labels, result.scores, strict=True)
         )
         model = ModelInfo(name=result.model_name, version=result.model_version, label=result.label)
         serving_ms = result.serving_ms
 
-    file_name, created = await store.save(user.id, data, md5, ext)
+    file_name, created = await services.store.save(user.id, data, md5, ext)
     try:
         prediction_id = await database.record(
             prediction_values(
@@ -114,7 +125,7 @@ async def predict_upload(
         )
     except BaseException:
         if created:  # no row refers to it: leave nothing behind
-            await store.remove(user.id, file_name)
+            await services.store.remove(user.id, file_name)
         raise
     if not cached:  # only once the row is committed, so memory never knows more than the database
         results.put((user.id, md5, model.name, model.version), top_k)

@@ -4,17 +4,7 @@ from fastapi import APIRouter, File, HTTPException, Path, Query, UploadFile, sta
 from fastapi.responses import FileResponse
 
 from gateway import crud
-from gateway.api.deps import (
-    AuthenticatedRoute,
-    CheckerDep,
-    CurrentUser,
-    GroupedDatabaseDep,
-    ResultCacheDep,
-    ServingDep,
-    SessionDep,
-    SettingsDep,
-    StoreDep,
-)
+from gateway.api.deps import AuthenticatedRoute, CurrentUser, PredictServicesDep, SessionDep, StoreDep
 from gateway.models import ErrorDetail, PredictionPage, PredictionPublic, PredictionRecord
 from gateway.services.predictions import predict_upload
 from gateway.services.storage import CONTENT_TYPES
@@ -29,18 +19,11 @@ MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 @router.post("/predict", response_model=PredictionPublic, responses=ERRORS)
 async def predict(
-    file: Annotated[UploadFile, File()],
-    user: CurrentUser,
-    serving: ServingDep,
-    store: StoreDep,
-    checker: CheckerDep,
-    settings: SettingsDep,
-    results: ResultCacheDep,
-    database: GroupedDatabaseDep,
+    file: Annotated[UploadFile, File()], user: CurrentUser, services: PredictServicesDep
 ) -> PredictionPublic:
     """Classify an uploaded PNG/JPEG/GIF/WebP/HEIC photo. The same bytes again from the same user answer
     from the cache (`cached: true`)."""
-    return await predict_upload(file, user, serving, store, checker, settings, results, database)
+    return await predict_upload(file, user, services)
 
 
 @router.get("/predictions", response_model=PredictionPage, responses={401: {"model": ErrorDetail}})
