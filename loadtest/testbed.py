@@ -78,11 +78,6 @@ def _listening(port: int) -> bool:
     return not port_is_free(LOCAL, port)
 
 
-def _lost_port_race(service: Service) -> bool:
-    """The port was free when chosen, but another program bound it before this one could."""
-    return service.returncode is not None and "Address already in use" in service.log_text()
-
-
 @dataclass
 class Replica:
     grpc_port: int
@@ -136,7 +131,7 @@ class Testbed:
                     )
                     break
                 except ServiceExitedError:
-                    if attempt == START_ATTEMPTS or not _lost_port_race(replica.service):
+                    if attempt == START_ATTEMPTS or not replica.service.lost_port_race():
                         raise
                     self._forget(replica)  # another program took a port meanwhile: try free ones
                     replica = started[index] = self._launch_replica((free_port(), free_port()), batching)
@@ -185,7 +180,7 @@ class Testbed:
                 )
                 break
             except ServiceExitedError:
-                if attempt == START_ATTEMPTS or not _lost_port_race(self.gateway):
+                if attempt == START_ATTEMPTS or not self.gateway.lost_port_race():
                     raise
                 self.gateway.stop()
                 self._services.remove(self.gateway)

@@ -191,6 +191,11 @@ class Service:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def lost_port_race(self) -> bool:
+        """It exited because a port that was free when chosen (`free_port`) was bound by another program
+        before this one could bind it: start it again on other ports."""
+        return self.returncode is not None and "Address already in use" in self.log_text()
+
     def log_tail(self, lines: int = 20) -> str:
         return tail(self.log, lines)
 

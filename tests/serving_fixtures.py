@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stack.commands import BATCHING_CONFIG, MONITORING_CONFIG, SERVING_DIR, serving_command
-from stack.procs import LOCAL, Service, free_port, model_available, stop_all
+from stack.procs import LOCAL, Service, ServiceExitedError, free_port, model_available, stop_all
 
 __all__ = [
     "BATCHING_CONFIG",
@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 START_TIMEOUT = 240  # importing TensorFlow and loading a model on a busy 2-core machine
+PORT_ATTEMPTS = 3  # free_port's ports can be taken before the server binds them (the other test worker)
 
 
 @dataclass
@@ -80,15 +81,22 @@ def _serving_starter(logs: Path) -> Iterator[StartServing]:
     def start(
         base_path: Path, model_name: str, *, batching: bool = True, extra_args: Sequence[str] = ()
     ) -> ServingProcess:
-        grpc_port, rest_port = free_port(), free_port()
-        args = serving_args(
-            base_path, model_name, grpc_port, rest_port, batching=batching, extra_args=extra_args
-        )
-        service = Service(args, logs / f"{model_name}-{grpc_port}.log", name=f"serving {model_name}")
-        process = ServingProcess(service, model_name, grpc_port, rest_port)
-        started.append(process)
-        service.wait_ready(process.model_available, START_TIMEOUT, what=f"serving {model_name}")
-        return process
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            grpc_port, rest_port = free_port(), free_port()
+            args = serving_args(
+                base_path, model_name, grpc_port, rest_port, batching=batching, extra_args=extra_args
+            )
+            service = Service(args, logs / f"{model_name}-{grpc_port}.log", name=f"serving {model_name}")
+            process = ServingProcess(service, model_name, grpc_port, rest_port)
+            started.append(process)
+            try:
+                service.wait_ready(process.model_available, START_TIMEOUT, what=f"serving {model_name}")
+            except ServiceExitedError:
+                if attempt == PORT_ATTEMPTS or not service.lost_port_race():
+                    raise
+                continue
+            return process
+        raise AssertionError("unreachable")
 
     try:
         yield start
