@@ -132,6 +132,7 @@ def _measure(
     return {
         "rps": done.figures["throughput_rps"],
         "errors": done.figures["errors"],
+        "first_error": next(iter(done.figures["error_samples"]), ""),  # wrk's, when an answer failed
         "gateway_ms": round(1000 * meter.spent["gateway"] / max(requests, 1), 3),
         "client_ms": round(1000 * done.cpu_seconds / max(requests, 1), 3),
         "threads_ms": threads,
