@@ -107,14 +107,9 @@ def read_header(data: bytes, limits: ImageLimits) -> ImageHeader:
         with _open(data) as img:
             fmt = img.format or "?"
             width, height = img.size
+            draft_w, draft_h = transcode.draft_size(img)  # before the count, which moves a GIF off frame 1
+            mode = img.mode
             frames = _count_frames(img, limits.max_frames)
-            if fmt != "GIF":  # not moved by the count: the same open gives the decode's scale and mode
-                draft_w, draft_h = transcode.draft_size(img)
-                mode = img.mode
-        if fmt == "GIF":
-            with _open(data) as img:
-                draft_w, draft_h = transcode.draft_size(img)
-                mode = img.mode
     except UploadRejectedError:
         raise
     except Image.DecompressionBombError as exc:  # past Pillow's own cap (its sizes, not ours)
