@@ -101,6 +101,15 @@ async def get_current_user(request: Request, token: TokenDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+async def bearer_user(request: Request) -> User:
+    """The user of the request's bearer token (401 without one, with a bad one, or for a deleted user)."""
+    token = await oauth2_scheme(request)
+    if token is None:  # not reached: the scheme raises 401 itself
+        raise unauthorized()
+    state = request.app.state
+    return await user_of(token, state.grouped_db, state.settings)
+
+
 class AuthenticatedRoute(APIRoute):
     """A route for signed-in users only, whose token is checked before its body is read. FastAPI reads (and
     for a form, spools to disk) the body before it resolves any dependency, CurrentUser included, so an
@@ -110,11 +119,7 @@ class AuthenticatedRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def authenticate_first(request: Request) -> Response:
-            token = await oauth2_scheme(request)
-            if token is None:  # not reached: the scheme raises 401 itself
-                raise unauthorized()
-            state = request.app.state
-            request.state.user = await user_of(token, state.grouped_db, state.settings)
+            request.state.user = await bearer_user(request)
             return await handle(request)
 
         return authenticate_first

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from gateway.core.config import Settings
 from gateway.core.metrics import PREDICTION_CACHE, PREDICTIONS

@@ -182,7 +182,7 @@ async def test_oversized_upload_is_413(gateway_settings, fake: FakeServing) -> N
             content=chunks(),
             headers={**headers, "Content-Type": "multipart/form-data; boundary=XyZ"},
         )
-        assert streamed.status_code == 413
+        assert streamed.status_code == 413, streamed.text
         # Just over the file limit but within the multipart allowance: refused by the count of file bytes.
         medium = image_bytes("PNG", size=(90, 90), seed=4)
         assert 20_000 < len(medium) < 20_000 + 64 * 1024
@@ -202,6 +202,38 @@ async def test_missing_file_field_is_422(api: Gateway, user) -> None:
     _, headers = user
     response = await api.client.post("/model/predict", headers=headers, data={"other": "x"})
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+async def test_a_file_field_that_is_text_or_a_body_that_is_no_form_is_refused(
+    api: Gateway, fake: FakeServing, fresh_user
+) -> None:
+    """The route finds its parameters itself (PredictRoute): each wrong body still gets FastAPI's answer."""
+    public, headers = fresh_user
+    text = await api.client.post("/model/predict", headers=headers, files={"file": (None, "not a file")})
+    assert text.status_code == 422, text.text
+    assert text.json()["detail"][0]["loc"] == ["body", "file"]
+    as_json = await api.client.post("/model/predict", headers=headers, json={"file": "x"})
+    assert as_json.status_code == 422, as_json.text
+    broken = await api.client.post(
+        "/model/predict",
+        headers={**headers, "Content-Type": "multipart/form-data"},  # no boundary
+        content=b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nx\r\n--XyZ--',
+    )
+    assert broken.status_code == 400, broken.text
+    assert fake.behaviour.predict_calls == 0
+    assert not (api.settings.upload_dir / str(public["id"])).exists()
+
+
+async def test_predicts_openapi_entry_is_the_routes_signature(api: Gateway) -> None:
+    operation = (await api.client.get("/openapi.json")).json()["paths"]["/model/predict"]["post"]
+    body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    spec = (await api.client.get("/openapi.json")).json()
+    assert spec["components"]["schemas"][body]["required"] == ["file"]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert answer.endswith("/PredictionPublic")
+    assert {"400", "401", "413", "422", "502", "503", "504", "507"} <= set(operation["responses"])
+    assert operation["security"] == [{"OAuth2PasswordBearer": []}]
 
 
 @pytest.mark.parametrize(
