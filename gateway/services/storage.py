@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import itertools
 import logging
 import os
 import posixpath
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -143,19 +143,42 @@ class UploadStore:
 
     @staticmethod
     def _write_once(path: Path, data: bytes) -> bool:
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
+        """A temporary file beside `path`, written and fsynced, then linked under its name (atomic, and
+        unlike rename never replacing a file there). Plain system calls, as few as it takes: each is a turn
+        of the GIL with the event loop, contended under load."""
+        fd, tmp = _create_temporary(path.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             try:
-                os.link(tmp, path)  # atomic, and unlike rename it never replaces an existing file
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
             except FileExistsError:  # the same bytes stored concurrently: keep the first
                 return False
             return True
         finally:
             os.unlink(tmp)
+
+
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_temporary_names = itertools.count()
+
+
+def _create_temporary(folder: Path) -> tuple[int, Path]:
+    """A new file of this process's (mode 0600) in `folder`, which is created when missing."""
+    while True:
+        tmp = folder / f".upload-{os.getpid()}-{next(_temporary_names)}.part"
+        try:
+            return os.open(tmp, _TEMPORARY_FLAGS, 0o600), tmp
+        except FileNotFoundError:  # the user's first upload
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # left by a process that had this pid (a container's) and crashed
+            continue
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

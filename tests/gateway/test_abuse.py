@@ -367,18 +367,8 @@ async def test_metrics_and_docs_are_not_public(gateway_settings, fake: FakeServi
 # ---- item 10: a full disk, failed classifications, refused requests -------------------------------
 
 
-class _FullDiskFile:
-    def __init__(self, fd: int) -> None:
-        self._file = open(fd, "wb")  # noqa: SIM115  (closed by __exit__)
-
-    def write(self, _data: bytes) -> int:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __enter__(self) -> _FullDiskFile:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._file.close()
+def _full_disk_write(_fd: int, _data: bytes) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 async def test_a_full_disk_is_507_and_leaves_nothing(
@@ -386,14 +376,9 @@ async def test_a_full_disk_is_507_and_leaves_nothing(
 ) -> None:
     public, headers = fresh_user
     data = image_bytes("PNG", seed=1201)
-    real_fdopen = os.fdopen
-
-    def full_disk_fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object):
-        return _FullDiskFile(fd) if mode == "wb" else real_fdopen(fd, mode, *args, **kwargs)
-
-    monkeypatch.setattr(storage.os, "fdopen", full_disk_fdopen)
-    answer = await api.predict(headers, data)
-    monkeypatch.setattr(storage.os, "fdopen", real_fdopen)
+    with monkeypatch.context() as full:
+        full.setattr(storage, "_write_all", _full_disk_write)
+        answer = await api.predict(headers, data)
     assert answer.status_code == 507, answer.text
     assert "storage is full" in answer.json()["detail"]
     assert _files_under(api.settings.upload_dir / str(public["id"])) == []  # no file, no partial file
