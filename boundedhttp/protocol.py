@@ -11,8 +11,8 @@ header limits of its own, and uvicorn gives it only a keep-alive timeout. Here:
   application then reads a disconnect);
 - beyond the connection cap, a new connection closes the one that has waited longest for a request (busy
   ones are never closed this way), so idle sockets cannot keep other clients out.
-It also sends what one step of the loop writes in one send (`_OneSendPerStep`): uvicorn writes an answer's
-head and its body apart, two syscalls and two TCP segments per answer.
+It also sends what one step of the loop writes in one send (`_OneSendPerStep`, its rules there): uvicorn
+writes an answer's head and its body apart, two syscalls and two TCP segments per answer.
 """
 
 from __future__ import annotations
@@ -52,32 +52,57 @@ class _Reading:
 
 
 class _OneSendPerStep(asyncio.Transport):
-    """A transport whose writes within one step of the event loop leave together, at the end of the step
-    (or before a close). Everything else is the socket's transport's."""
+    """A transport whose writes within one step of the event loop leave together. Rules:
+    1. Held bytes leave at the end of the step, before a close or an end of input, and at once when they
+       pass `HOLD_BYTES`: the socket's transport then sees them and pauses the writer as it did (uvicorn
+       waits on a paused transport between body chunks).
+    2. `direct()` ends the holding for good (a websocket upgrade): later writes go straight through.
+    Everything else is the socket's transport's."""
+
+    HOLD_BYTES = 64 * 1024
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self.inner = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._direct = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._direct:
+            self.inner.write(data)
+            return
         if not self._held:
             self._loop.call_soon(self.flush)
         self._held.append(bytes(data))
+        self._held_bytes += len(data)
+        if self._held_bytes > self.HOLD_BYTES:
+            self.flush()
 
     def flush(self) -> None:
-        held, self._held = self._held, []
+        held, self._held, self._held_bytes = self._held, [], 0
         if held and not self.inner.is_closing():
             self.inner.writelines(held)
+
+    def direct(self) -> None:
+        self.flush()
+        self._direct = True
 
     def close(self) -> None:
         self.flush()
         self.inner.close()
 
     def abort(self) -> None:
-        self._held = []
+        self._held, self._held_bytes = [], 0
         self.inner.abort()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.inner.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self.inner.can_write_eof()
 
     def is_closing(self) -> bool:
         return self.inner.is_closing()
@@ -100,8 +125,14 @@ class _OneSendPerStep(asyncio.Transport):
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self.inner.get_protocol()
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.inner.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.inner.get_write_buffer_limits()
+
     def get_write_buffer_size(self) -> int:
-        return self.inner.get_write_buffer_size() + sum(map(len, self._held))
+        return self.inner.get_write_buffer_size() + self._held_bytes
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -246,11 +277,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.idle_since = self.loop.time()
         super().on_response_complete()
 
+    def eof_received(self) -> None:
+        """The socket's transport closes itself on an end of input: what this step wrote goes first."""
+        if isinstance(self.transport, _OneSendPerStep):
+            self.transport.flush()
+        super().eof_received()
+
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
-        if isinstance(self.transport, _OneSendPerStep):  # the websocket protocol gets the socket's own
-            self.transport.flush()
-            self.transport = self.transport.inner
+        if isinstance(self.transport, _OneSendPerStep):  # an earlier pipelined answer goes out first
+            self.transport.direct()
         super().handle_websocket_upgrade()
 
     def send_400_response(self, msg: str) -> None:

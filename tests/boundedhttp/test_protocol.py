@@ -147,3 +147,17 @@ def test_a_head_within_its_bound_across_many_reads_is_answered(port: int) -> Non
 def test_a_malformed_request_gets_400_and_the_server_keeps_serving(port: int, raw: bytes) -> None:
     assert exchange(port, raw).startswith(b"HTTP/1.1 400 ")
     assert exchange(port, request("/after")).endswith(b"/after 0")
+
+
+def test_a_request_whose_client_ends_its_input_at_once_is_still_answered(port: int) -> None:
+    """`printf … | nc -N`: the end of input may arrive in the step that writes the answer, and the
+    socket's transport then closes itself (what that step wrote goes first)."""
+    for attempt in range(30):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request(f"/eof{attempt}"))
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while data := sock.recv(65536):
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 200"), (attempt, answer)
+        assert answer.endswith(f"/eof{attempt} 0".encode()), (attempt, answer)
