@@ -215,6 +215,12 @@ async def test_a_file_field_that_is_text_or_a_body_that_is_no_form_is_refused(
     assert text.json()["detail"][0]["loc"] == ["body", "file"]
     as_json = await api.client.post("/model/predict", headers=headers, json={"file": "x"})
     assert as_json.status_code == 422, as_json.text
+    none_chosen = await api.client.post("/model/predict", headers=headers, files={"file": ("", b"")})
+    assert none_chosen.status_code == 422, none_chosen.text
+    assert none_chosen.json()["detail"][0]["type"] == "missing"
+    empty_text = await api.client.post("/model/predict", headers=headers, files={"file": (None, "")})
+    assert empty_text.status_code == 422, empty_text.text
+    assert empty_text.json()["detail"][0]["type"] == "missing"
     broken = await api.client.post(
         "/model/predict",
         headers={**headers, "Content-Type": "multipart/form-data"},  # no boundary
@@ -226,9 +232,9 @@ async def test_a_file_field_that_is_text_or_a_body_that_is_no_form_is_refused(
 
 
 async def test_predicts_openapi_entry_is_the_routes_signature(api: Gateway) -> None:
-    operation = (await api.client.get("/openapi.json")).json()["paths"]["/model/predict"]["post"]
-    body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
     spec = (await api.client.get("/openapi.json")).json()
+    operation = spec["paths"]["/model/predict"]["post"]
+    body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert spec["components"]["schemas"][body]["required"] == ["file"]
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert answer.endswith("/PredictionPublic")

@@ -40,12 +40,18 @@ async def predict(
     return await predict_upload(file, user, services)
 
 
+def _no_file_chosen(value: object) -> bool:
+    """What a browser's form sends for a file input left empty (FastAPI takes it for a missing field)."""
+    return isinstance(value, FormFile) and value.filename == "" and value.size == 0
+
+
 class PredictRoute(AuthenticatedRoute):
     """`predict` with its parameters found directly, not by FastAPI's per-request machinery (telemetry,
     exit stacks, dependency solving, response validation): the gateway's hot route, where that machinery
     cost as much CPU as the route's own work. The signature above still makes its OpenAPI entry, and the
-    answers are FastAPI's: 401 before the body is read, 400 for a body that is no form, 422 without a file,
-    the JSON of `PredictionPublic`."""
+    answers have FastAPI's statuses and error locations: 401 before the body is read, 400 for a body that
+    is no form, 422 without a file (an empty one included, as a browser sends when none was chosen), the
+    JSON of `PredictionPublic`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def handle(request: Request) -> Response:
@@ -58,7 +64,7 @@ class PredictRoute(AuthenticatedRoute):
                 raise HTTPException(400, "There was an error parsing the body") from exc
             try:
                 upload = form.get("file")
-                if upload is None:
+                if upload is None or upload == "" or _no_file_chosen(upload):
                     raise RequestValidationError([MISSING_FILE])
                 if not isinstance(upload, FormFile):  # a plain field
                     raise RequestValidationError([NOT_A_FILE])
