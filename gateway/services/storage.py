@@ -151,8 +151,11 @@ class UploadStore:
             try:
                 _write_all(fd, data)
                 os.fsync(fd)
-            finally:
-                os.close(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):  # the write's error (a full disk) is the one to tell
+                    os.close(fd)
+                raise
+            os.close(fd)
             try:
                 os.link(tmp, path)
             except FileExistsError:  # the same bytes stored concurrently: keep the first

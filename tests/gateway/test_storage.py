@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import stat
@@ -43,3 +44,26 @@ def test_the_same_bytes_written_meanwhile_keep_the_first_file(tmp_path: Path) ->
     target.write_bytes(b"first")
     assert UploadStore._write_once(target, b"first") is False
     assert [p.name for p in tmp_path.iterdir()] == ["abc.png"]
+
+
+def test_a_full_disk_at_fsync_is_the_error_told_even_if_the_close_fails_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC may come at the fsync (delayed allocation), and an NFS close may fail after it: the answer
+    must still say the disk is full (507), and nothing may be left behind."""
+    real_close = os.close
+
+    def full_fsync(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def failing_close(fd: int) -> None:
+        real_close(fd)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(storage.os, "fsync", full_fsync)
+    monkeypatch.setattr(storage.os, "close", failing_close)
+    with pytest.raises(OSError, match="No space left") as raised:
+        UploadStore._write_once(tmp_path / "abc.png", b"data")
+    monkeypatch.undo()
+    assert raised.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
