@@ -153,6 +153,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.arrived_of_head = 0  # bytes of reads that fell wholly inside the current, incomplete head
         self.begun_in_read = 0  # requests that began within the read being parsed
         self.too_large = False
+        self.sends: _OneSendPerStep  # the connection's transport, set when it is made
         self.deadline: asyncio.TimerHandle | None = None
         self.idle_since = self.loop.time()
 
@@ -229,7 +230,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # --- uvicorn's protocol interface ---
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_OneSendPerStep(transport, self.loop))
+        self.sends = _OneSendPerStep(transport, self.loop)
+        super().connection_made(self.sends)
         self.idle_since = self.loop.time()
         self._arm(self.bounds.header_timeout, self._header_timed_out)
         if len(self.connections) > _connection_cap(self.bounds):
@@ -279,14 +281,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def eof_received(self) -> None:
         """The socket's transport closes itself on an end of input: what this step wrote goes first."""
-        if isinstance(self.transport, _OneSendPerStep):
-            self.transport.flush()
+        self.sends.flush()
         super().eof_received()
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
-        if isinstance(self.transport, _OneSendPerStep):  # an earlier pipelined answer goes out first
-            self.transport.direct()
+        self.sends.direct()  # an earlier pipelined answer goes out first
         super().handle_websocket_upgrade()
 
     def send_400_response(self, msg: str) -> None:
